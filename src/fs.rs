@@ -1,0 +1,1405 @@
+//! `UringFs`: the fuser `Filesystem`. Handlers are thin: each calls a `do_*` method that
+//! returns `io::Result`, and `finish` turns the outcome into counters, a log line and the
+//! reply's errno.
+
+use std::collections::VecDeque;
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fuser::{
+    AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, Filesystem,
+    FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
+    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+use log::{debug, error, warn};
+use parking_lot::Mutex;
+
+use crate::attr::{self, STATX_MASK};
+use crate::creds::{CredGuard, CredSwitcher};
+use crate::error::{ebadf, einval, enoent, errno, os};
+use crate::handle::HandleTable;
+use crate::inode::{Inode, InodeKey, InodeTable, NewInode, ROOT_ID};
+use crate::options::{CacheMode, MountOptions};
+use crate::stats::{Op, OpStats};
+use crate::sys::{self, EMPTY};
+
+/// Flags of every statx the daemon makes on an inode's own fd.
+const STATX_EMPTY: i32 = libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW;
+/// Bytes asked of `getdents64` at a time.
+const DIRENT_BUF: usize = 32 * 1024;
+
+/// An open regular file.
+#[derive(Debug)]
+pub struct OpenFile {
+    /// The inode it was opened on (a handle used with another inode is `EBADF`).
+    nodeid: u64,
+    /// The real (not `O_PATH`) backing fd.
+    fd: OwnedFd,
+}
+
+/// An open directory stream.
+#[derive(Debug)]
+pub struct OpenDir {
+    /// The inode it was opened on.
+    nodeid: u64,
+    /// A real `O_RDONLY|O_DIRECTORY` fd: `getdents64` needs one.
+    fd: OwnedFd,
+    /// Entries read but not yet given to the kernel; locked per readdir call.
+    stream: Mutex<DirStream>,
+}
+
+/// One `getdents64` record.
+#[derive(Debug, Clone)]
+struct DirEntry {
+    ino: u64,
+    /// The offset of the entry after this one (what the kernel sends back to continue).
+    next_offset: u64,
+    d_type: u8,
+    name: CString,
+}
+
+#[derive(Debug, Default)]
+struct DirStream {
+    /// Entries read ahead, in order.
+    pending: VecDeque<DirEntry>,
+    /// The kernel offset that `pending`'s first entry answers (0 on a fresh stream).
+    offset: u64,
+    /// The backing stream is at its end.
+    eof: bool,
+}
+
+/// The passthrough filesystem.
+#[derive(Debug)]
+pub struct UringFs {
+    /// Every inode the kernel holds.
+    inodes: InodeTable,
+    /// Open files.
+    files: HandleTable<OpenFile>,
+    /// Open directories.
+    dirs: HandleTable<OpenDir>,
+    /// `/proc/self/fd`, pinned at start: inodes are re-opened by fd number relative to it.
+    proc_fd: OwnedFd,
+    /// Switches threads to callers' credentials.
+    creds: CredSwitcher,
+    /// The mount options.
+    opts: MountOptions,
+    /// Per-operation counters.
+    stats: Arc<OpStats>,
+}
+
+/// A new entry to reply with.
+struct Entry {
+    attr: FileAttr,
+    generation: u64,
+}
+
+impl UringFs {
+    /// A filesystem serving the directory `backing` (an `O_PATH` directory fd).
+    ///
+    /// # Errors
+    /// When the backing directory cannot be stat'ed or the daemon's groups read.
+    pub fn new(
+        backing: OwnedFd,
+        proc_self_fd: OwnedFd,
+        proc_root: OwnedFd,
+        opts: MountOptions,
+        stats: Arc<OpStats>,
+    ) -> io::Result<UringFs> {
+        let stx = sys::statx(backing.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
+        let root = NewInode {
+            fd: backing,
+            key: key_of(&stx),
+            file_type: libc::S_IFDIR,
+        };
+        Ok(UringFs {
+            inodes: InodeTable::new(root),
+            files: HandleTable::default(),
+            dirs: HandleTable::default(),
+            proc_fd: proc_self_fd,
+            creds: CredSwitcher::new(proc_root)?,
+            opts,
+            stats,
+        })
+    }
+
+    fn ttl(&self) -> Duration {
+        self.opts.cache.ttl()
+    }
+
+    fn open_flags(&self) -> FopenFlags {
+        match self.opts.cache {
+            CacheMode::None => FopenFlags::FOPEN_DIRECT_IO,
+            CacheMode::Auto => FopenFlags::empty(),
+            CacheMode::Always => FopenFlags::FOPEN_KEEP_CACHE,
+        }
+    }
+
+    /// Counts and logs the outcome of `op` and turns an error into its errno.
+    fn finish<T>(
+        &self,
+        op: Op,
+        ino: u64,
+        started: Instant,
+        res: io::Result<T>,
+    ) -> Result<T, Errno> {
+        self.stats.record(op, started, res.is_err());
+        res.map_err(|err| {
+            match err.raw_os_error() {
+                Some(libc::EMFILE | libc::ENFILE) => error!("{} ino={ino}: {err}", op.name()),
+                Some(_) => debug!("{} ino={ino}: {err}", op.name()),
+                None => warn!("{} ino={ino}: {err}", op.name()),
+            }
+            errno(&err)
+        })
+    }
+
+    fn inode(&self, nodeid: u64) -> io::Result<Arc<Inode>> {
+        self.inodes.get(nodeid).ok_or_else(enoent)
+    }
+
+    fn file(&self, nodeid: u64, fh: FileHandle) -> io::Result<Arc<OpenFile>> {
+        let file = self.files.get(fh.0).ok_or_else(ebadf)?;
+        if file.nodeid != nodeid {
+            return Err(ebadf());
+        }
+        Ok(file)
+    }
+
+    fn dir(&self, nodeid: u64, fh: FileHandle) -> io::Result<Arc<OpenDir>> {
+        let dir = self.dirs.get(fh.0).ok_or_else(ebadf)?;
+        if dir.nodeid != nodeid {
+            return Err(ebadf());
+        }
+        Ok(dir)
+    }
+
+    /// Runs the rest of the request as its caller (fsuid, fsgid, groups).
+    fn as_caller(&self, req: &Request) -> io::Result<CredGuard<'_>> {
+        self.creds.enter(req.uid(), req.gid(), req.pid())
+    }
+
+    /// Re-opens `inode` for I/O through `/proc/self/fd/N`. The magic link skips the path
+    /// walk, so this must run as the caller: the open itself then checks the file's mode.
+    fn reopen(&self, inode: &Inode, flags: i32) -> io::Result<OwnedFd> {
+        let name = sys::fd_name(inode.fd());
+        sys::openat(self.proc_fd.as_fd(), &name, flags & !libc::O_NOFOLLOW, 0)
+    }
+
+    /// Takes a freshly opened `O_PATH` fd and its statx into the table (one more lookup).
+    fn adopt(&self, fd: OwnedFd, stx: &libc::statx) -> Entry {
+        let new = NewInode {
+            fd,
+            key: key_of(stx),
+            file_type: u32::from(stx.stx_mode) & libc::S_IFMT,
+        };
+        let inode = self
+            .inodes
+            .add_lookup(new, |new| generation_of(new.fd.as_fd()));
+        Entry {
+            attr: attr::to_file_attr(inode.nodeid, stx),
+            generation: inode.generation,
+        }
+    }
+
+    /// Looks `name` up in `parent`: one `openat(O_PATH|O_NOFOLLOW)`, then a statx of the fd
+    /// it gave, so the attributes are those of the very file the fd pins.
+    fn lookup_at(&self, parent: &Inode, name: &CStr) -> io::Result<Entry> {
+        let fd = sys::openat(parent.fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+        let stx = sys::statx(fd.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
+        Ok(self.adopt(fd, &stx))
+    }
+
+    fn do_lookup(&self, req: &Request, parent: u64, name: &OsStr) -> io::Result<Entry> {
+        let parent = self.inode(parent)?;
+        let bytes = name.as_bytes();
+        if bytes == b"." || (bytes == b".." && parent.nodeid == ROOT_ID) {
+            // The kernel resolves these itself; answer them without leaving BACKING.
+            let stx = sys::statx(parent.fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
+            let same = self.inodes.get_by_key(&key_of(&stx)).ok_or_else(enoent)?;
+            let fd = self.reopen(&same, libc::O_PATH)?;
+            return Ok(self.adopt(fd, &stx));
+        }
+        let name = lookup_name(name)?;
+        let _caller = self.as_caller(req)?;
+        self.lookup_at(&parent, &name)
+    }
+
+    fn do_getattr(&self, ino: u64) -> io::Result<FileAttr> {
+        let inode = self.inode(ino)?;
+        let stx = sys::statx(inode.fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
+        Ok(attr::to_file_attr(inode.nodeid, &stx))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn do_setattr(
+        &self,
+        req: &Request,
+        ino: u64,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        fh: Option<FileHandle>,
+    ) -> io::Result<FileAttr> {
+        let inode = self.inode(ino)?;
+        if let Some(mode) = mode {
+            let perm = mode & 0o7777;
+            let current = sys::statx(inode.fd(), EMPTY, STATX_EMPTY, libc::STATX_MODE)?;
+            if only_drops_set_id_bits(u32::from(current.stx_mode) & 0o7777, perm) {
+                // The kernel's kill-suid on write/truncate/chown by a caller that may not
+                // chmod: natively no permission check applies, so none applies here.
+                sys::fchmod_empty(inode.fd(), perm)?;
+            } else {
+                let _caller = self.as_caller(req)?;
+                sys::fchmod_empty(inode.fd(), perm)?;
+            }
+        }
+        let _caller = self.as_caller(req)?;
+        if uid.is_some() || gid.is_some() {
+            sys::fchown_empty(inode.fd(), uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX))?;
+        }
+        if let Some(size) = size {
+            match fh {
+                Some(fh) => sys::ftruncate(self.file(ino, fh)?.fd.as_fd(), size)?,
+                None => {
+                    match inode.file_type {
+                        libc::S_IFREG => {}
+                        libc::S_IFDIR => return Err(os(libc::EISDIR)),
+                        _ => return Err(einval()),
+                    }
+                    let fd = self.reopen(&inode, libc::O_WRONLY | libc::O_NONBLOCK)?;
+                    sys::ftruncate(fd.as_fd(), size)?;
+                }
+            }
+        }
+        if atime.is_some() || mtime.is_some() {
+            sys::utimens_empty(inode.fd(), &[timespec(atime), timespec(mtime)])?;
+        }
+        let stx = sys::statx(inode.fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
+        Ok(attr::to_file_attr(inode.nodeid, &stx))
+    }
+
+    fn do_readlink(&self, ino: u64) -> io::Result<Vec<u8>> {
+        let inode = self.inode(ino)?;
+        sys::readlink_empty(inode.fd())
+    }
+
+    /// Makes an entry with `make(parent_fd, name)` as the caller, then looks it up.
+    fn make_entry(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &OsStr,
+        make: impl FnOnce(BorrowedFd<'_>, &CStr) -> io::Result<()>,
+    ) -> io::Result<Entry> {
+        let parent = self.inode(parent)?;
+        let name = entry_name(name)?;
+        let _caller = self.as_caller(req)?;
+        make(parent.fd(), &name)?;
+        self.lookup_at(&parent, &name)
+    }
+
+    fn do_link(
+        &self,
+        req: &Request,
+        ino: u64,
+        newparent: u64,
+        newname: &OsStr,
+    ) -> io::Result<Entry> {
+        let inode = self.inode(ino)?;
+        let source = sys::fd_name(inode.fd());
+        self.make_entry(req, newparent, newname, |dir, name| {
+            // Through the magic link: `AT_EMPTY_PATH` would need CAP_DAC_READ_SEARCH,
+            // which a caller's fsuid does not carry.
+            sys::linkat(
+                self.proc_fd.as_fd(),
+                &source,
+                dir,
+                name,
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        })
+    }
+
+    fn do_remove(&self, req: &Request, parent: u64, name: &OsStr, flags: i32) -> io::Result<()> {
+        let parent = self.inode(parent)?;
+        let name = entry_name(name)?;
+        let _caller = self.as_caller(req)?;
+        sys::unlinkat(parent.fd(), &name, flags)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn do_rename(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &OsStr,
+        newparent: u64,
+        newname: &OsStr,
+        flags: RenameFlags,
+    ) -> io::Result<()> {
+        let olddir = self.inode(parent)?;
+        let newdir = self.inode(newparent)?;
+        let oldname = entry_name(name)?;
+        let newname = entry_name(newname)?;
+        let _caller = self.as_caller(req)?;
+        sys::renameat2(olddir.fd(), &oldname, newdir.fd(), &newname, flags.bits())
+    }
+
+    fn do_open(&self, req: &Request, ino: u64, flags: i32) -> io::Result<u64> {
+        let inode = self.inode(ino)?;
+        let flags = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY);
+        let fd = {
+            let _caller = self.as_caller(req)?;
+            self.reopen(&inode, flags)?
+        };
+        Ok(self.files.insert(OpenFile { nodeid: ino, fd }))
+    }
+
+    fn do_create(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+    ) -> io::Result<(Entry, u64)> {
+        let parent_inode = self.inode(parent)?;
+        let name = entry_name(name)?;
+        let flags = (flags & !libc::O_NOCTTY) | libc::O_CREAT | libc::O_NOFOLLOW;
+        let fd = {
+            let _caller = self.as_caller(req)?;
+            sys::openat(parent_inode.fd(), &name, flags, mode)?
+        };
+        let stx = sys::statx(fd.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
+        // The inode's own O_PATH fd comes from the open file, not from the name again,
+        // which someone may have replaced meanwhile.
+        let path_fd = sys::openat(
+            self.proc_fd.as_fd(),
+            &sys::fd_name(fd.as_fd()),
+            libc::O_PATH,
+            0,
+        )?;
+        let entry = self.adopt(path_fd, &stx);
+        let fh = self.files.insert(OpenFile {
+            nodeid: entry.attr.ino.0,
+            fd,
+        });
+        Ok((entry, fh))
+    }
+
+    fn do_read(&self, ino: u64, fh: FileHandle, offset: u64, size: u32) -> io::Result<Vec<u8>> {
+        let file = self.file(ino, fh)?;
+        let mut buf = vec![0u8; size as usize];
+        let mut done = 0;
+        while done < buf.len() {
+            match sys::pread(file.fd.as_fd(), &mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if done == 0 => return Err(err),
+                Err(_) => break,
+            }
+        }
+        buf.truncate(done);
+        Ok(buf)
+    }
+
+    fn do_write(&self, ino: u64, fh: FileHandle, offset: u64, data: &[u8]) -> io::Result<u32> {
+        let file = self.file(ino, fh)?;
+        let mut done = 0;
+        while done < data.len() {
+            match sys::pwrite(file.fd.as_fd(), &data[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if done == 0 => return Err(err),
+                Err(_) => break,
+            }
+        }
+        u32::try_from(done).map_err(|_| einval())
+    }
+
+    fn do_opendir(&self, req: &Request, ino: u64) -> io::Result<u64> {
+        let inode = self.inode(ino)?;
+        let fd = {
+            let _caller = self.as_caller(req)?;
+            self.reopen(&inode, libc::O_RDONLY | libc::O_DIRECTORY)?
+        };
+        Ok(self.dirs.insert(OpenDir {
+            nodeid: ino,
+            fd,
+            stream: Mutex::new(DirStream::default()),
+        }))
+    }
+
+    /// Moves the stream to the kernel's `offset`, unless it is already there (the usual
+    /// case: the kernel continues where the last reply ended).
+    fn seek_dir(dir: &OpenDir, stream: &mut DirStream, offset: u64) -> io::Result<()> {
+        if stream.offset != offset {
+            let offset_i = i64::try_from(offset).map_err(|_| einval())?;
+            sys::lseek(dir.fd.as_fd(), offset_i, libc::SEEK_SET)?;
+            stream.pending.clear();
+            stream.offset = offset;
+            stream.eof = false;
+        }
+        Ok(())
+    }
+
+    /// Makes sure an entry is pending unless the directory is at its end.
+    fn fill_pending(dir: &OpenDir, stream: &mut DirStream) -> io::Result<()> {
+        if stream.pending.is_empty() && !stream.eof {
+            let mut buf = vec![0u8; DIRENT_BUF];
+            let len = sys::getdents64(dir.fd.as_fd(), &mut buf)?;
+            if len == 0 {
+                stream.eof = true;
+            }
+            stream
+                .pending
+                .extend(parse_dirents(&buf[..len.min(buf.len())]));
+        }
+        Ok(())
+    }
+
+    fn do_readdir(
+        &self,
+        ino: u64,
+        fh: FileHandle,
+        offset: u64,
+        reply: &mut ReplyDirectory,
+    ) -> io::Result<()> {
+        let dir = self.dir(ino, fh)?;
+        let mut stream = dir.stream.lock();
+        Self::seek_dir(&dir, &mut stream, offset)?;
+        loop {
+            Self::fill_pending(&dir, &mut stream)?;
+            let Some(entry) = stream.pending.front() else {
+                return Ok(());
+            };
+            let kind = attr::dirent_type(entry.d_type);
+            let full = reply.add(
+                INodeNo(entry.ino),
+                entry.next_offset,
+                kind,
+                OsStr::from_bytes(entry.name.as_bytes()),
+            );
+            if full {
+                return Ok(());
+            }
+            let next = entry.next_offset;
+            stream.pending.pop_front();
+            stream.offset = next;
+        }
+    }
+
+    fn do_readdirplus(
+        &self,
+        req: &Request,
+        ino: u64,
+        fh: FileHandle,
+        offset: u64,
+        reply: &mut ReplyDirectoryPlus,
+    ) -> io::Result<()> {
+        let dir = self.dir(ino, fh)?;
+        let parent = self.inode(ino)?;
+        let _caller = self.as_caller(req)?;
+        let mut stream = dir.stream.lock();
+        let ttl = self.ttl();
+        Self::seek_dir(&dir, &mut stream, offset)?;
+        loop {
+            Self::fill_pending(&dir, &mut stream)?;
+            let Some(entry) = stream.pending.front().cloned() else {
+                return Ok(());
+            };
+            let name = OsStr::from_bytes(entry.name.as_bytes());
+            let full = if is_dot_or_dotdot(entry.name.as_bytes()) {
+                // The kernel makes no dentry for these and takes no lookup count.
+                let attr = dot_attr(&entry);
+                reply.add(
+                    INodeNo(entry.ino),
+                    entry.next_offset,
+                    name,
+                    &ttl,
+                    &attr,
+                    Generation(0),
+                )
+            } else {
+                match self.lookup_at(&parent, &entry.name) {
+                    Ok(found) => {
+                        let full = reply.add(
+                            found.attr.ino,
+                            entry.next_offset,
+                            name,
+                            &ttl,
+                            &found.attr,
+                            Generation(found.generation),
+                        );
+                        if full {
+                            // Not sent: the kernel never saw this lookup.
+                            self.inodes.forget(found.attr.ino.0, 1);
+                        }
+                        full
+                    }
+                    // Gone since getdents (or unreadable): skip it, as a racing unlink would.
+                    Err(err) => {
+                        debug!("readdirplus: skipping {:?}: {err}", entry.name);
+                        false
+                    }
+                }
+            };
+            if full {
+                return Ok(());
+            }
+            stream.pending.pop_front();
+            stream.offset = entry.next_offset;
+        }
+    }
+
+    fn do_statfs(&self, ino: u64) -> io::Result<libc::statvfs> {
+        let inode = self.inode(ino)?;
+        sys::fstatvfs(inode.fd())
+    }
+
+    fn do_setxattr(
+        &self,
+        req: &Request,
+        ino: u64,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+    ) -> io::Result<()> {
+        let inode = self.inode(ino)?;
+        let name = sys::cstring(name)?;
+        let _caller = self.as_caller(req)?;
+        sys::setxattrat(
+            self.proc_fd.as_fd(),
+            &sys::fd_name(inode.fd()),
+            &name,
+            value,
+            flags,
+        )
+    }
+
+    fn do_getxattr(
+        &self,
+        req: &Request,
+        ino: u64,
+        name: &OsStr,
+        size: u32,
+    ) -> io::Result<XattrReply> {
+        let inode = self.inode(ino)?;
+        let name = sys::cstring(name)?;
+        let path = sys::fd_name(inode.fd());
+        let _caller = self.as_caller(req)?;
+        let mut buf = vec![0u8; size as usize];
+        let len = sys::getxattrat(self.proc_fd.as_fd(), &path, &name, &mut buf)?;
+        Ok(xattr_reply(buf, len, size))
+    }
+
+    fn do_listxattr(&self, req: &Request, ino: u64, size: u32) -> io::Result<XattrReply> {
+        let inode = self.inode(ino)?;
+        let path = sys::fd_name(inode.fd());
+        let _caller = self.as_caller(req)?;
+        let mut buf = vec![0u8; size as usize];
+        let len = sys::listxattrat(self.proc_fd.as_fd(), &path, &mut buf)?;
+        Ok(xattr_reply(buf, len, size))
+    }
+
+    fn do_removexattr(&self, req: &Request, ino: u64, name: &OsStr) -> io::Result<()> {
+        let inode = self.inode(ino)?;
+        let name = sys::cstring(name)?;
+        let _caller = self.as_caller(req)?;
+        sys::removexattrat(self.proc_fd.as_fd(), &sys::fd_name(inode.fd()), &name)
+    }
+
+    fn do_access(&self, req: &Request, ino: u64, mask: i32) -> io::Result<()> {
+        let inode = self.inode(ino)?;
+        let _caller = self.as_caller(req)?;
+        sys::faccessat2(
+            self.proc_fd.as_fd(),
+            &sys::fd_name(inode.fd()),
+            mask,
+            libc::AT_EACCESS,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn do_copy_file_range(
+        &self,
+        ino_in: u64,
+        fh_in: FileHandle,
+        offset_in: u64,
+        ino_out: u64,
+        fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        flags: u32,
+    ) -> io::Result<u32> {
+        let src = self.file(ino_in, fh_in)?;
+        let dst = self.file(ino_out, fh_out)?;
+        // The reply carries a u32: copy at most what it can count.
+        let len = usize::try_from(len.min(u64::from(u32::MAX) & !0xfff)).unwrap_or(0);
+        let copied = sys::copy_file_range(
+            src.fd.as_fd(),
+            offset_in,
+            dst.fd.as_fd(),
+            offset_out,
+            len,
+            flags,
+        )?;
+        u32::try_from(copied).map_err(|_| einval())
+    }
+}
+
+/// What a getxattr/listxattr reply is: a size (the probe) or the data.
+enum XattrReply {
+    Size(u32),
+    Data(Vec<u8>),
+}
+
+fn xattr_reply(mut buf: Vec<u8>, len: usize, size: u32) -> XattrReply {
+    if size == 0 {
+        XattrReply::Size(u32::try_from(len).unwrap_or(u32::MAX))
+    } else {
+        buf.truncate(len);
+        XattrReply::Data(buf)
+    }
+}
+
+fn key_of(stx: &libc::statx) -> InodeKey {
+    InodeKey {
+        dev: attr::device(stx),
+        ino: stx.stx_ino,
+    }
+}
+
+/// The generation from the inode's file handle (ext4 and most local fs: type 1 or 2,
+/// `{u32 ino, u32 gen}`); 0 where the fs has no handle of that shape.
+fn generation_of(fd: BorrowedFd<'_>) -> u64 {
+    match sys::name_to_handle_empty(fd) {
+        Ok((1 | 2, bytes)) if bytes.len() >= 8 => {
+            u64::from(u32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]))
+        }
+        _ => 0,
+    }
+}
+
+/// Whether `new` is `old` minus some of its setuid/setgid bits and nothing else: the shape of
+/// the kernel's kill-suid setattr.
+fn only_drops_set_id_bits(old: u32, new: u32) -> bool {
+    let set_id = libc::S_ISUID | libc::S_ISGID;
+    let dropped = old & !new;
+    new != old && new & !old == 0 && dropped & !set_id == 0
+}
+
+fn timespec(time: Option<TimeOrNow>) -> libc::timespec {
+    match time {
+        None => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        Some(TimeOrNow::Now) => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        Some(TimeOrNow::SpecificTime(time)) => match time.duration_since(UNIX_EPOCH) {
+            Ok(d) => libc::timespec {
+                tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(d.subsec_nanos()),
+            },
+            Err(before) => {
+                let d = before.duration();
+                let secs = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                match d.subsec_nanos() {
+                    0 => libc::timespec {
+                        tv_sec: secs,
+                        tv_nsec: 0,
+                    },
+                    n => libc::timespec {
+                        tv_sec: secs - 1,
+                        tv_nsec: i64::from(1_000_000_000 - n),
+                    },
+                }
+            }
+        },
+    }
+}
+
+fn is_dot_or_dotdot(name: &[u8]) -> bool {
+    name == b"." || name == b".."
+}
+
+/// A name to look up: one path component, never containing `/`.
+fn lookup_name(name: &OsStr) -> io::Result<CString> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.contains(&b'/') {
+        return Err(einval());
+    }
+    sys::cstring(name)
+}
+
+/// A name where an entry is made, removed or renamed: `.` and `..` never reach a syscall.
+fn entry_name(name: &OsStr) -> io::Result<CString> {
+    if is_dot_or_dotdot(name.as_bytes()) {
+        return Err(einval());
+    }
+    lookup_name(name)
+}
+
+/// Attributes for a `.`/`..` readdirplus entry; the kernel only uses the type.
+fn dot_attr(entry: &DirEntry) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(entry.ino),
+        size: 0,
+        blocks: 0,
+        atime: UNIX_EPOCH,
+        mtime: UNIX_EPOCH,
+        ctime: UNIX_EPOCH,
+        crtime: UNIX_EPOCH,
+        kind: fuser::FileType::Directory,
+        perm: 0o755,
+        nlink: 2,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+/// The records of a `getdents64` buffer; a malformed record ends the list.
+fn parse_dirents(buf: &[u8]) -> Vec<DirEntry> {
+    // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+    const HEADER: usize = 19;
+    let mut entries = Vec::new();
+    let mut pos = 0;
+    while pos + HEADER <= buf.len() {
+        let rec = &buf[pos..];
+        let ino = u64::from_ne_bytes(rec[0..8].try_into().unwrap_or([0; 8]));
+        let next_offset = u64::from_ne_bytes(rec[8..16].try_into().unwrap_or([0; 8]));
+        let reclen = usize::from(u16::from_ne_bytes([rec[16], rec[17]]));
+        let d_type = rec[18];
+        if reclen < HEADER || reclen > rec.len() {
+            break;
+        }
+        let name_bytes = &rec[HEADER..reclen];
+        let name_len = name_bytes
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(name_bytes.len());
+        if let Ok(name) = CString::new(&name_bytes[..name_len]) {
+            entries.push(DirEntry {
+                ino,
+                next_offset,
+                d_type,
+                name,
+            });
+        }
+        pos += reclen;
+    }
+    entries
+}
+
+impl Filesystem for UringFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        let mut wanted = InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_ATOMIC_O_TRUNC
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_MAX_PAGES;
+        if self.opts.cache == CacheMode::None {
+            // Direct I/O must still allow mmap (fsx's mapread/mapwrite, executables).
+            wanted |= InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;
+        }
+        if self.opts.cache == CacheMode::Always {
+            wanted |= InitFlags::FUSE_CACHE_SYMLINKS;
+        }
+        for flag in wanted.iter() {
+            if let Err(missing) = config.add_capabilities(flag) {
+                warn!("kernel lacks FUSE capability {missing:?}");
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let t = Instant::now();
+        let res = self.do_lookup(req, parent.0, name);
+        match self.finish(Op::Lookup, parent.0, t, res) {
+            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        let t = Instant::now();
+        self.inodes.forget(ino.0, nlookup);
+        self.stats.record(Op::Forget, t, false);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let t = Instant::now();
+        match self.finish(Op::GetAttr, ino.0, t, self.do_getattr(ino.0)) {
+            Ok(attr) => reply.attr(&self.ttl(), &attr),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let t = Instant::now();
+        let res = self.do_setattr(req, ino.0, mode, uid, gid, size, atime, mtime, fh);
+        match self.finish(Op::SetAttr, ino.0, t, res) {
+            Ok(attr) => reply.attr(&self.ttl(), &attr),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        let t = Instant::now();
+        match self.finish(Op::ReadLink, ino.0, t, self.do_readlink(ino.0)) {
+            Ok(target) => reply.data(&target),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let t = Instant::now();
+        let (major, minor) = attr::decode_dev(rdev);
+        let res = self.make_entry(req, parent.0, name, |dir, name| {
+            sys::mknodat(dir, name, mode, sys::makedev(major, minor))
+        });
+        match self.finish(Op::MkNod, parent.0, t, res) {
+            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let t = Instant::now();
+        let res = self.make_entry(req, parent.0, name, |dir, name| {
+            sys::mkdirat(dir, name, mode)
+        });
+        match self.finish(Op::MkDir, parent.0, t, res) {
+            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let t = Instant::now();
+        match self.finish(
+            Op::Unlink,
+            parent.0,
+            t,
+            self.do_remove(req, parent.0, name, 0),
+        ) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let t = Instant::now();
+        let res = self.do_remove(req, parent.0, name, libc::AT_REMOVEDIR);
+        match self.finish(Op::RmDir, parent.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let t = Instant::now();
+        let res = sys::cstring(target.as_os_str()).and_then(|target| {
+            self.make_entry(req, parent.0, link_name, |dir, name| {
+                sys::symlinkat(&target, dir, name)
+            })
+        });
+        match self.finish(Op::Symlink, parent.0, t, res) {
+            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rename(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self.do_rename(req, parent.0, name, newparent.0, newname, flags);
+        match self.finish(Op::Rename, parent.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn link(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let t = Instant::now();
+        let res = self.do_link(req, ino.0, newparent.0, newname);
+        match self.finish(Op::Link, ino.0, t, res) {
+            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let t = Instant::now();
+        match self.finish(Op::Open, ino.0, t, self.do_open(req, ino.0, flags.0)) {
+            Ok(fh) => reply.opened(FileHandle(fh), self.open_flags()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let t = Instant::now();
+        match self.finish(Op::Read, ino.0, t, self.do_read(ino.0, fh, offset, size)) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let t = Instant::now();
+        match self.finish(Op::Write, ino.0, t, self.do_write(ino.0, fh, offset, data)) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        // Locks are the kernel's (not negotiated), and data is never buffered here: a
+        // flush only has to name a live handle.
+        match self.finish(Op::Flush, ino.0, t, self.file(ino.0, fh).map(drop)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self.file(ino.0, fh).map(|_| {
+            self.files.remove(fh.0);
+        });
+        match self.finish(Op::Release, ino.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self
+            .file(ino.0, fh)
+            .and_then(|file| sys::fsync(file.fd.as_fd(), datasync));
+        match self.finish(Op::Fsync, ino.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let t = Instant::now();
+        match self.finish(Op::OpenDir, ino.0, t, self.do_opendir(req, ino.0)) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let t = Instant::now();
+        let res = self.do_readdir(ino.0, fh, offset, &mut reply);
+        match self.finish(Op::ReadDir, ino.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let t = Instant::now();
+        let res = self.do_readdirplus(req, ino.0, fh, offset, &mut reply);
+        match self.finish(Op::ReadDirPlus, ino.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self.dir(ino.0, fh).map(|_| {
+            self.dirs.remove(fh.0);
+        });
+        match self.finish(Op::ReleaseDir, ino.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self
+            .dir(ino.0, fh)
+            .and_then(|dir| sys::fsync(dir.fd.as_fd(), datasync));
+        match self.finish(Op::FsyncDir, ino.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        let t = Instant::now();
+        match self.finish(Op::StatFs, ino.0, t, self.do_statfs(ino.0)) {
+            Ok(st) => reply.statfs(
+                st.f_blocks,
+                st.f_bfree,
+                st.f_bavail,
+                st.f_files,
+                st.f_ffree,
+                u32::try_from(st.f_bsize).unwrap_or(4096),
+                u32::try_from(st.f_namemax).unwrap_or(255),
+                u32::try_from(st.f_frsize).unwrap_or(4096),
+            ),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setxattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self.do_setxattr(req, ino.0, name, value, flags);
+        match self.finish(Op::SetXattr, ino.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let t = Instant::now();
+        let res = self.do_getxattr(req, ino.0, name, size);
+        match self.finish(Op::GetXattr, ino.0, t, res) {
+            Ok(XattrReply::Size(n)) => reply.size(n),
+            Ok(XattrReply::Data(data)) => reply.data(&data),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let t = Instant::now();
+        match self.finish(Op::ListXattr, ino.0, t, self.do_listxattr(req, ino.0, size)) {
+            Ok(XattrReply::Size(n)) => reply.size(n),
+            Ok(XattrReply::Data(data)) => reply.data(&data),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let t = Instant::now();
+        match self.finish(
+            Op::RemoveXattr,
+            ino.0,
+            t,
+            self.do_removexattr(req, ino.0, name),
+        ) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let t = Instant::now();
+        let res = self.do_access(req, ino.0, mask.bits());
+        match self.finish(Op::Access, ino.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let t = Instant::now();
+        let res = self.do_create(req, parent.0, name, mode, flags);
+        match self.finish(Op::Create, parent.0, t, res) {
+            Ok((e, fh)) => reply.created(
+                &self.ttl(),
+                &e.attr,
+                Generation(e.generation),
+                FileHandle(fh),
+                self.open_flags(),
+            ),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self
+            .file(ino.0, fh)
+            .and_then(|file| sys::fallocate(file.fd.as_fd(), mode, offset, length));
+        match self.finish(Op::Fallocate, ino.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let t = Instant::now();
+        let res = self
+            .file(ino.0, fh)
+            .and_then(|file| sys::lseek(file.fd.as_fd(), offset, whence));
+        match self.finish(Op::Lseek, ino.0, t, res) {
+            Ok(off) => reply.offset(off),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn copy_file_range(
+        &self,
+        _req: &Request,
+        ino_in: INodeNo,
+        fh_in: FileHandle,
+        offset_in: u64,
+        ino_out: INodeNo,
+        fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        flags: CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        let t = Instant::now();
+        let res = self.do_copy_file_range(
+            ino_in.0,
+            fh_in,
+            offset_in,
+            ino_out.0,
+            fh_out,
+            offset_out,
+            len,
+            flags.bits() as u32,
+        );
+        match self.finish(Op::CopyFileRange, ino_in.0, t, res) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_never_pass() {
+        assert!(lookup_name(OsStr::new("a/b")).is_err());
+        assert!(lookup_name(OsStr::new("")).is_err());
+        assert!(entry_name(OsStr::new(".")).is_err());
+        assert!(entry_name(OsStr::new("..")).is_err());
+        assert!(entry_name(OsStr::new("../etc")).is_err());
+        assert!(entry_name(OsStr::from_bytes(b"a\0b")).is_err());
+        assert_eq!(entry_name(OsStr::new("...")).unwrap().as_bytes(), b"...");
+    }
+
+    #[test]
+    fn kill_suid_shape() {
+        assert!(only_drops_set_id_bits(0o4755, 0o755));
+        assert!(only_drops_set_id_bits(0o6775, 0o775));
+        assert!(only_drops_set_id_bits(0o6775, 0o4775));
+        assert!(!only_drops_set_id_bits(0o755, 0o755));
+        assert!(!only_drops_set_id_bits(0o4755, 0o700));
+        assert!(!only_drops_set_id_bits(0o755, 0o4755));
+    }
+
+    #[test]
+    fn times_before_the_epoch() {
+        let t = UNIX_EPOCH - Duration::from_millis(1500);
+        let ts = timespec(Some(TimeOrNow::SpecificTime(t)));
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (-2, 500_000_000));
+        assert_eq!(timespec(None).tv_nsec, libc::UTIME_OMIT);
+        assert_eq!(timespec(Some(TimeOrNow::Now)).tv_nsec, libc::UTIME_NOW);
+    }
+
+    #[test]
+    fn dirents_parse_and_stop_at_garbage() {
+        let mut buf = Vec::new();
+        for (ino, off, name) in [(5u64, 1u64, &b"."[..]), (7, 2, b"file")] {
+            let reclen = (19 + name.len() + 1).next_multiple_of(8);
+            let mut rec = vec![0u8; reclen];
+            rec[0..8].copy_from_slice(&ino.to_ne_bytes());
+            rec[8..16].copy_from_slice(&off.to_ne_bytes());
+            rec[16..18].copy_from_slice(&(reclen as u16).to_ne_bytes());
+            rec[18] = libc::DT_REG;
+            rec[19..19 + name.len()].copy_from_slice(name);
+            buf.extend(rec);
+        }
+        buf.extend([0xff; 5]);
+        let entries = parse_dirents(&buf);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].name.as_bytes(), b"file");
+        assert_eq!((entries[1].ino, entries[1].next_offset), (7, 2));
+    }
+}

@@ -1,0 +1,314 @@
+//! `uringfs [OPTIONS] BACKING MOUNTPOINT`: command line, daemonizing, mount, signals.
+
+use std::ffi::CString;
+use std::io::Write as _;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use fuser::{Config, MountOption, Session, SessionACL};
+use log::{error, info};
+
+use uringfs::fs::UringFs;
+use uringfs::options::{MountOptions, parse_threads};
+use uringfs::stats::OpStats;
+use uringfs::sys;
+
+/// Mount a mirror of BACKING at MOUNTPOINT; the data path runs on io_uring.
+#[derive(Debug, Parser)]
+#[command(name = "uringfs", version)]
+struct Cli {
+    /// Stay in the foreground (for systemd and tests) instead of daemonizing.
+    #[arg(short, long)]
+    foreground: bool,
+    /// Log every request (like RUST_LOG=debug).
+    #[arg(short, long)]
+    debug: bool,
+    /// Mount options: ro, allow_other, default_permissions, nodefault_permissions,
+    /// fsname=NAME, threads=N, cache=none|auto|always, passthrough.
+    #[arg(short = 'o', value_name = "OPT[,OPT...]")]
+    options: Vec<String>,
+    /// FUSE worker threads (default: the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    threads: Option<usize>,
+    /// The directory to mirror.
+    backing: PathBuf,
+    /// Where to mount it.
+    mountpoint: PathBuf,
+}
+
+/// Everything checked before anything is mounted.
+struct Plan {
+    cli: Cli,
+    opts: MountOptions,
+    backing: CString,
+    mountpoint: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version.
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("uringfs: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(1);
+        }
+    };
+    match plan(cli) {
+        Ok(plan) => run(plan),
+        Err(msg) => {
+            eprintln!("uringfs: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn plan(cli: Cli) -> Result<Plan, String> {
+    let mut opts = MountOptions::default();
+    for list in &cli.options {
+        opts.apply(list)?;
+    }
+    if cli.threads.is_some() {
+        opts.threads = cli.threads;
+    }
+    check_dir(&cli.backing, "backing directory")?;
+    check_dir(&cli.mountpoint, "mount point")?;
+    sys::access_path(c"/dev/fuse", libc::R_OK | libc::W_OK)
+        .map_err(|e| format!("cannot use /dev/fuse: {e}"))?;
+    let backing = std::fs::canonicalize(&cli.backing)
+        .map_err(|e| format!("backing directory {}: {e}", cli.backing.display()))?;
+    let mountpoint = std::fs::canonicalize(&cli.mountpoint)
+        .map_err(|e| format!("mount point {}: {e}", cli.mountpoint.display()))?;
+    let backing = CString::new(backing.as_os_str().as_bytes())
+        .map_err(|_| "backing path contains a NUL byte".to_string())?;
+    Ok(Plan {
+        cli,
+        opts,
+        backing,
+        mountpoint,
+    })
+}
+
+fn check_dir(path: &Path, what: &str) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(format!("{what} {} is not a directory", path.display())),
+        Err(e) => Err(format!("{what} {}: {e}", path.display())),
+    }
+}
+
+fn run(plan: Plan) -> ExitCode {
+    let level = if plan.cli.debug { "debug" } else { "info" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+
+    if plan.cli.foreground {
+        return match serve(&plan, None) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(msg) => {
+                eprintln!("uringfs: {msg}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    // Fork while still single-threaded; the parent returns once the child says the mount
+    // is live (or why it is not).
+    let (ready_read, ready_write) = match sys::pipe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("uringfs: cannot create a pipe: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match sys::fork() {
+        Err(e) => {
+            eprintln!("uringfs: cannot fork: {e}");
+            ExitCode::from(1)
+        }
+        Ok(sys::Forked::Parent(pid)) => {
+            drop(ready_write);
+            wait_ready(ready_read, pid)
+        }
+        Ok(sys::Forked::Child) => {
+            drop(ready_read);
+            if let Err(e) = detach() {
+                report(&ready_write, &format!("cannot detach: {e}"));
+                return ExitCode::from(1);
+            }
+            match serve(&plan, Some(&ready_write)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(msg) => {
+                    report(&ready_write, &msg);
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+/// Sends the parent one line: "ok" or the error.
+fn report(ready: &OwnedFd, msg: &str) {
+    let _ = sys::write(ready.as_fd(), format!("{msg}\n").as_bytes());
+}
+
+fn wait_ready(ready: OwnedFd, pid: i32) -> ExitCode {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 512];
+    while let Ok(n) = sys::read(ready.as_fd(), &mut chunk) {
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.ends_with(b"\n") {
+            break;
+        }
+    }
+    let msg = String::from_utf8_lossy(&buf);
+    let msg = msg.trim();
+    if msg == "ok" {
+        return ExitCode::SUCCESS;
+    }
+    let _ = sys::waitpid(pid);
+    if msg.is_empty() {
+        eprintln!("uringfs: the daemon exited before the mount was live");
+    } else {
+        eprintln!("uringfs: {msg}");
+    }
+    ExitCode::from(1)
+}
+
+/// New session, stdio on /dev/null: the daemon must not hold its starter's terminal or pipes.
+fn detach() -> std::io::Result<()> {
+    sys::setsid()?;
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for target in 0..=2 {
+        sys::dup2(null.as_fd(), target)?;
+    }
+    Ok(())
+}
+
+fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
+    sys::umask(0);
+    if let Err(e) = sys::raise_nofile_limit() {
+        log::warn!("cannot raise RLIMIT_NOFILE: {e}");
+    }
+    let backing = sys::open_dir_path(&plan.backing, libc::O_PATH)
+        .map_err(|e| format!("cannot open backing directory: {e}"))?;
+    let proc_self_fd = sys::open_dir_path(c"/proc/self/fd", libc::O_PATH)
+        .map_err(|e| format!("cannot open /proc/self/fd: {e}"))?;
+    let proc_root = sys::open_dir_path(c"/proc", libc::O_PATH)
+        .map_err(|e| format!("cannot open /proc: {e}"))?;
+    let stats = Arc::new(OpStats::default());
+    let fs = UringFs::new(
+        backing,
+        proc_self_fd,
+        proc_root,
+        plan.opts.clone(),
+        Arc::clone(&stats),
+    )
+    .map_err(|e| format!("cannot serve the backing directory: {e}"))?;
+
+    // Blocked before fuser starts its threads, so only the signal thread receives them.
+    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
+    sys::block_signals(&signals).map_err(|e| format!("cannot block signals: {e}"))?;
+
+    let config = fuser_config(plan);
+    let mut session = Session::new(fs, &plan.mountpoint, &config)
+        .map_err(|e| format!("cannot mount {}: {e}", plan.mountpoint.display()))?;
+    info!(
+        "mounted {} on {}",
+        plan.backing.to_string_lossy(),
+        plan.mountpoint.display()
+    );
+    if let Some(ready) = ready {
+        report(ready, "ok");
+    }
+    let unmounter = session.unmount_callable();
+    let mountpoint = plan.mountpoint.clone();
+    let signal_stats = Arc::clone(&stats);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || handle_signals(&signals, unmounter, &mountpoint, &signal_stats))
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    let result = session.run();
+    info!("unmounted; ops:{}", stats.summary());
+    let _ = std::io::stderr().flush();
+    result.map_err(|e| format!("session ended with an error: {e}"))
+}
+
+fn handle_signals(
+    signals: &[i32],
+    mut unmounter: fuser::SessionUnmounter,
+    mountpoint: &Path,
+    stats: &OpStats,
+) {
+    loop {
+        match sys::sigwait(signals) {
+            Ok(libc::SIGUSR1) => info!("ops:{}", stats.summary()),
+            Ok(sig) => {
+                info!("signal {sig}: unmounting {}", mountpoint.display());
+                if let Err(e) = unmounter.unmount() {
+                    // Busy (a process has its cwd inside): detach so the session ends.
+                    error!("unmount failed ({e}); detaching");
+                    if let Ok(path) = CString::new(mountpoint.as_os_str().as_bytes()) {
+                        if let Err(e) = sys::umount_detach(&path) {
+                            error!("detach failed: {e}");
+                        }
+                    }
+                }
+                return;
+            }
+            Err(e) => {
+                error!("sigwait: {e}");
+                return;
+            }
+        }
+    }
+}
+
+fn fuser_config(plan: &Plan) -> Config {
+    let opts = &plan.opts;
+    let mut config = Config::default();
+    let fsname = opts
+        .fsname
+        .clone()
+        .unwrap_or_else(|| plan.backing.to_string_lossy().into_owned());
+    config.mount_options = vec![
+        MountOption::FSName(fsname),
+        MountOption::Subtype("uringfs".into()),
+        if opts.read_only {
+            MountOption::RO
+        } else {
+            MountOption::RW
+        },
+    ];
+    if opts.default_permissions {
+        config.mount_options.push(MountOption::DefaultPermissions);
+    }
+    // The mirror keeps BACKING's semantics: devices and setuid files work as they do there
+    // (only root can mount with these).
+    if sys::geteuid() == 0 {
+        config.mount_options.push(MountOption::Dev);
+        config.mount_options.push(MountOption::Suid);
+    }
+    config.acl = if opts.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    config.n_threads = Some(opts.threads.unwrap_or_else(sys::available_cpus));
+    // One /dev/fuse fd per worker: requests don't queue behind one reader.
+    config.clone_fd = true;
+    config
+}

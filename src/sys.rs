@@ -1,0 +1,843 @@
+//! The only module (with `ring.rs`) that talks to libc: one small safe wrapper per syscall.
+//!
+//! Every wrapper takes borrowed fds and `&CStr` names and returns `io::Result`; errno is read
+//! right after the call. Nothing here resolves a path from `AT_FDCWD` except the start-up
+//! helpers whose names say so (`open_dir_path`), which run before the mount is live.
+#![allow(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+/// `fchmodat2(2)`: the only chmod that works on an `O_PATH` fd (via `AT_EMPTY_PATH`).
+const SYS_FCHMODAT2: libc::c_long = 452;
+/// The `*xattrat(2)` family (Linux 6.13); libc 0.2 does not name them yet.
+const SYS_SETXATTRAT: libc::c_long = 463;
+const SYS_GETXATTRAT: libc::c_long = 464;
+const SYS_LISTXATTRAT: libc::c_long = 465;
+const SYS_REMOVEXATTRAT: libc::c_long = 466;
+
+/// `struct xattr_args` of the `*xattrat` syscalls (include/uapi/linux/xattr.h).
+#[repr(C)]
+struct XattrArgs {
+    value: u64,
+    size: u32,
+    flags: u32,
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn check_long(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn check_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+fn owned(ret: libc::c_int) -> io::Result<OwnedFd> {
+    let fd = check(ret)?;
+    // SAFETY: the kernel just returned this fd to us and nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The empty path used with `AT_EMPTY_PATH`.
+pub const EMPTY: &CStr = c"";
+
+/// Turns an `OsStr` into a `CString`; a NUL inside is `EINVAL`, as the kernel would say.
+///
+/// # Errors
+/// `EINVAL` when `name` contains a NUL byte.
+pub fn cstring(name: &OsStr) -> io::Result<CString> {
+    CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// The decimal name of an fd inside `/proc/self/fd`.
+pub fn fd_name(fd: BorrowedFd<'_>) -> CString {
+    // A decimal number never contains NUL.
+    CString::new(fd.as_raw_fd().to_string()).unwrap_or_default()
+}
+
+/// Opens a directory by path from the cwd. Start-up only: BACKING and `/proc/self/fd`.
+///
+/// # Errors
+/// The errno of `open(2)`.
+pub fn open_dir_path(path: &CStr, flags: i32) -> io::Result<OwnedFd> {
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+    owned(unsafe { libc::open(path.as_ptr(), flags | libc::O_DIRECTORY | libc::O_CLOEXEC) })
+}
+
+/// `openat(2)`; `O_CLOEXEC` is always added.
+///
+/// # Errors
+/// The errno of `openat(2)`.
+pub fn openat(dirfd: BorrowedFd<'_>, name: &CStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated and lives across the call; dirfd is open.
+    owned(unsafe {
+        libc::openat(
+            dirfd.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    })
+}
+
+/// An all-zero `statx` buffer.
+pub fn statx_zeroed() -> libc::statx {
+    // SAFETY: `statx` is plain old data; all-zero is a valid value.
+    unsafe { MaybeUninit::<libc::statx>::zeroed().assume_init() }
+}
+
+/// `statx(2)` relative to `dirfd`; with `EMPTY` and `AT_EMPTY_PATH` it stats `dirfd` itself.
+///
+/// # Errors
+/// The errno of `statx(2)`.
+pub fn statx(dirfd: BorrowedFd<'_>, name: &CStr, flags: i32, mask: u32) -> io::Result<libc::statx> {
+    let mut stx = statx_zeroed();
+    // SAFETY: `name` is NUL-terminated; `stx` is a valid, writable statx buffer.
+    check(unsafe { libc::statx(dirfd.as_raw_fd(), name.as_ptr(), flags, mask, &mut stx) })?;
+    Ok(stx)
+}
+
+/// `fchmodat2(fd, "", mode, AT_EMPTY_PATH)`: chmod of the inode an `O_PATH` fd names.
+///
+/// # Errors
+/// The errno of `fchmodat2(2)` (`EOPNOTSUPP` on a symlink, as natively).
+pub fn fchmod_empty(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    // SAFETY: plain integer arguments and a static empty string.
+    check_long(unsafe {
+        libc::syscall(
+            SYS_FCHMODAT2,
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            mode as libc::c_uint,
+            libc::AT_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
+}
+
+/// `fchownat(fd, "", uid, gid, AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW)`; `u32::MAX` keeps an id.
+///
+/// # Errors
+/// The errno of `fchownat(2)`.
+pub fn fchown_empty(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: plain integer arguments and a static empty string.
+    check(unsafe {
+        libc::fchownat(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            uid,
+            gid,
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(())
+}
+
+/// `utimensat(fd, "", times, AT_EMPTY_PATH)`; `UTIME_NOW`/`UTIME_OMIT` go in `tv_nsec`.
+///
+/// # Errors
+/// The errno of `utimensat(2)`.
+pub fn utimens_empty(fd: BorrowedFd<'_>, times: &[libc::timespec; 2]) -> io::Result<()> {
+    // SAFETY: `times` points to two valid timespecs.
+    check(unsafe {
+        libc::utimensat(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            times.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
+}
+
+/// `readlinkat(fd, "")` of a symlink held as an `O_PATH|O_NOFOLLOW` fd.
+///
+/// # Errors
+/// The errno of `readlinkat(2)`.
+pub fn readlink_empty(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+    // SAFETY: `buf` is writable for `buf.len()` bytes.
+    let len = check_size(unsafe {
+        libc::readlinkat(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    })?;
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// `mkdirat(2)`.
+///
+/// # Errors
+/// The errno of `mkdirat(2)`.
+pub fn mkdirat(dirfd: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    check(unsafe { libc::mkdirat(dirfd.as_raw_fd(), name.as_ptr(), mode) })?;
+    Ok(())
+}
+
+/// `mknodat(2)`; `rdev` is a `dev_t` made by `makedev`.
+///
+/// # Errors
+/// The errno of `mknodat(2)`.
+pub fn mknodat(dirfd: BorrowedFd<'_>, name: &CStr, mode: u32, rdev: u64) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    check(unsafe { libc::mknodat(dirfd.as_raw_fd(), name.as_ptr(), mode, rdev) })?;
+    Ok(())
+}
+
+/// `symlinkat(2)`.
+///
+/// # Errors
+/// The errno of `symlinkat(2)`.
+pub fn symlinkat(target: &CStr, dirfd: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    // SAFETY: both strings are NUL-terminated.
+    check(unsafe { libc::symlinkat(target.as_ptr(), dirfd.as_raw_fd(), name.as_ptr()) })?;
+    Ok(())
+}
+
+/// `unlinkat(2)`; `flags` is 0 or `AT_REMOVEDIR`.
+///
+/// # Errors
+/// The errno of `unlinkat(2)`.
+pub fn unlinkat(dirfd: BorrowedFd<'_>, name: &CStr, flags: i32) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    check(unsafe { libc::unlinkat(dirfd.as_raw_fd(), name.as_ptr(), flags) })?;
+    Ok(())
+}
+
+/// `renameat2(2)` with `RENAME_NOREPLACE`/`RENAME_EXCHANGE`/`RENAME_WHITEOUT` flags.
+///
+/// # Errors
+/// The errno of `renameat2(2)`.
+pub fn renameat2(
+    olddir: BorrowedFd<'_>,
+    oldname: &CStr,
+    newdir: BorrowedFd<'_>,
+    newname: &CStr,
+    flags: u32,
+) -> io::Result<()> {
+    // SAFETY: both names are NUL-terminated.
+    check(unsafe {
+        libc::renameat2(
+            olddir.as_raw_fd(),
+            oldname.as_ptr(),
+            newdir.as_raw_fd(),
+            newname.as_ptr(),
+            flags,
+        )
+    })?;
+    Ok(())
+}
+
+/// `linkat(2)`. To link an `O_PATH` inode without `CAP_DAC_READ_SEARCH`, callers pass the
+/// `/proc/self/fd` dir fd, the fd's number and `AT_SYMLINK_FOLLOW` (the magic link).
+///
+/// # Errors
+/// The errno of `linkat(2)`.
+pub fn linkat(
+    olddir: BorrowedFd<'_>,
+    oldname: &CStr,
+    newdir: BorrowedFd<'_>,
+    newname: &CStr,
+    flags: i32,
+) -> io::Result<()> {
+    // SAFETY: both names are NUL-terminated.
+    check(unsafe {
+        libc::linkat(
+            olddir.as_raw_fd(),
+            oldname.as_ptr(),
+            newdir.as_raw_fd(),
+            newname.as_ptr(),
+            flags,
+        )
+    })?;
+    Ok(())
+}
+
+/// `faccessat2(2)` (the raw syscall, so `AT_EACCESS` is honoured by the kernel, not glibc).
+///
+/// # Errors
+/// The errno of `faccessat2(2)`.
+pub fn faccessat2(dirfd: BorrowedFd<'_>, name: &CStr, mode: i32, flags: i32) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_faccessat2,
+            dirfd.as_raw_fd(),
+            name.as_ptr(),
+            mode,
+            flags,
+        )
+    })?;
+    Ok(())
+}
+
+/// `fstatfs(2)`; works on `O_PATH` fds.
+///
+/// # Errors
+/// The errno of `fstatfs(2)`.
+pub fn fstatvfs(fd: BorrowedFd<'_>) -> io::Result<libc::statvfs> {
+    let mut st = MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `st` is a writable statvfs buffer.
+    check(unsafe { libc::fstatvfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstatvfs filled it on success.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// `getdents64(2)` into `buf`; returns the number of bytes filled (0 at the end).
+///
+/// # Errors
+/// The errno of `getdents64(2)`.
+pub fn getdents64(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for `buf.len()` bytes.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            fd.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    })
+    .map(|n| n as usize)
+}
+
+/// `lseek(2)`.
+///
+/// # Errors
+/// The errno of `lseek(2)` (`ENXIO` for `SEEK_DATA`/`SEEK_HOLE` past the data).
+pub fn lseek(fd: BorrowedFd<'_>, offset: i64, whence: i32) -> io::Result<i64> {
+    // SAFETY: plain integer arguments.
+    let ret = unsafe { libc::lseek(fd.as_raw_fd(), offset, whence) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `ftruncate(2)`.
+///
+/// # Errors
+/// The errno of `ftruncate(2)`.
+pub fn ftruncate(fd: BorrowedFd<'_>, size: u64) -> io::Result<()> {
+    let size = i64::try_from(size).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::ftruncate(fd.as_raw_fd(), size) })?;
+    Ok(())
+}
+
+/// `copy_file_range(2)`: the in-kernel copy, no data through user space.
+///
+/// # Errors
+/// The errno of `copy_file_range(2)`.
+pub fn copy_file_range(
+    fd_in: BorrowedFd<'_>,
+    off_in: u64,
+    fd_out: BorrowedFd<'_>,
+    off_out: u64,
+    len: usize,
+    flags: u32,
+) -> io::Result<usize> {
+    let mut off_in =
+        i64::try_from(off_in).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut off_out =
+        i64::try_from(off_out).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: the offsets are valid, writable i64s for the duration of the call.
+    check_size(unsafe {
+        libc::copy_file_range(
+            fd_in.as_raw_fd(),
+            &mut off_in,
+            fd_out.as_raw_fd(),
+            &mut off_out,
+            len,
+            flags,
+        )
+    })
+}
+
+/// `name_to_handle_at(fd, "", AT_EMPTY_PATH)`: the file handle, whose generation tells a
+/// reused inode number from the old file. Returns (handle type, handle bytes).
+///
+/// # Errors
+/// The errno of `name_to_handle_at(2)` (`EOPNOTSUPP` where the fs has no handles).
+pub fn name_to_handle_empty(fd: BorrowedFd<'_>) -> io::Result<(i32, Vec<u8>)> {
+    const MAX_HANDLE_SZ: usize = 128;
+    #[repr(C)]
+    struct Handle {
+        bytes: u32,
+        kind: i32,
+        data: [u8; MAX_HANDLE_SZ],
+    }
+    let mut handle = Handle {
+        bytes: MAX_HANDLE_SZ as u32,
+        kind: 0,
+        data: [0; MAX_HANDLE_SZ],
+    };
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: `handle` has the layout of `struct file_handle` with MAX_HANDLE_SZ bytes of
+    // room, as `handle.bytes` tells the kernel.
+    check(unsafe {
+        libc::name_to_handle_at(
+            fd.as_raw_fd(),
+            EMPTY.as_ptr(),
+            (&mut handle as *mut Handle).cast(),
+            &mut mount_id,
+            libc::AT_EMPTY_PATH,
+        )
+    })?;
+    let len = (handle.bytes as usize).min(MAX_HANDLE_SZ);
+    Ok((handle.kind, handle.data[..len].to_vec()))
+}
+
+/// `setxattrat(2)` on `name` relative to `dirfd` (following it: used with `/proc/self/fd`).
+///
+/// # Errors
+/// The errno of `setxattrat(2)`.
+pub fn setxattrat(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    name: &CStr,
+    value: &[u8],
+    flags: i32,
+) -> io::Result<()> {
+    let args = XattrArgs {
+        value: value.as_ptr() as u64,
+        size: value.len() as u32,
+        flags: flags as u32,
+    };
+    // SAFETY: `args` points to `value`, which outlives the call; strings are NUL-terminated.
+    check_long(unsafe {
+        libc::syscall(
+            SYS_SETXATTRAT,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            0,
+            name.as_ptr(),
+            &args as *const XattrArgs,
+            size_of::<XattrArgs>(),
+        )
+    })?;
+    Ok(())
+}
+
+/// `getxattrat(2)`; an empty `buf` asks for the size.
+///
+/// # Errors
+/// The errno of `getxattrat(2)` (`ERANGE` when `buf` is too small, `ENODATA` when absent).
+pub fn getxattrat(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    name: &CStr,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    let args = XattrArgs {
+        value: buf.as_mut_ptr() as u64,
+        size: buf.len() as u32,
+        flags: 0,
+    };
+    // SAFETY: `args` points to `buf`, writable for its length; strings are NUL-terminated.
+    check_long(unsafe {
+        libc::syscall(
+            SYS_GETXATTRAT,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            0,
+            name.as_ptr(),
+            &args as *const XattrArgs,
+            size_of::<XattrArgs>(),
+        )
+    })
+    .map(|n| n as usize)
+}
+
+/// `listxattrat(2)`; an empty `buf` asks for the size.
+///
+/// # Errors
+/// The errno of `listxattrat(2)`.
+pub fn listxattrat(dirfd: BorrowedFd<'_>, path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length; `path` is NUL-terminated.
+    check_long(unsafe {
+        libc::syscall(
+            SYS_LISTXATTRAT,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            0,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    })
+    .map(|n| n as usize)
+}
+
+/// `removexattrat(2)`.
+///
+/// # Errors
+/// The errno of `removexattrat(2)`.
+pub fn removexattrat(dirfd: BorrowedFd<'_>, path: &CStr, name: &CStr) -> io::Result<()> {
+    // SAFETY: both strings are NUL-terminated.
+    check_long(unsafe {
+        libc::syscall(
+            SYS_REMOVEXATTRAT,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            0,
+            name.as_ptr(),
+        )
+    })?;
+    Ok(())
+}
+
+/// `read(2)` on a non-backing fd (the daemon's own pipes and `/proc` files).
+///
+/// # Errors
+/// The errno of `read(2)`.
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length.
+    check_size(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// `write(2)` on a non-backing fd (the readiness pipe).
+///
+/// # Errors
+/// The errno of `write(2)`.
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is readable for its length.
+    check_size(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
+}
+
+/// The credentials a thread switches to for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadCreds {
+    /// fsuid to use for permission checks and new files.
+    pub uid: u32,
+    /// fsgid.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+/// Sets this thread's fs uid (`setfsuid(2)` acts per thread). Going from 0 to another uid
+/// drops the fs capabilities from the effective set; going back raises them again.
+pub fn setfsuid(uid: u32) {
+    // SAFETY: plain integer argument; setfsuid cannot fail in a way it reports.
+    unsafe { libc::syscall(libc::SYS_setfsuid, uid) };
+}
+
+/// Sets this thread's fs gid.
+pub fn setfsgid(gid: u32) {
+    // SAFETY: plain integer argument.
+    unsafe { libc::syscall(libc::SYS_setfsgid, gid) };
+}
+
+/// Sets this thread's supplementary groups: the raw syscall, because glibc's `setgroups`
+/// changes every thread of the process.
+///
+/// # Errors
+/// The errno of `setgroups(2)`.
+pub fn setgroups_thread(groups: &[u32]) -> io::Result<()> {
+    // SAFETY: `groups` is readable for `groups.len()` gids.
+    check_long(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) })?;
+    Ok(())
+}
+
+/// This process's supplementary groups.
+///
+/// # Errors
+/// The errno of `getgroups(2)`.
+pub fn getgroups() -> io::Result<Vec<u32>> {
+    let mut groups = vec![0u32; 65536];
+    // SAFETY: `groups` is writable for its length.
+    let n = check(unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) })?;
+    groups.truncate(n as usize);
+    Ok(groups)
+}
+
+/// `geteuid(2)`.
+pub fn geteuid() -> u32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// `umask(2)`; returns the previous mask.
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: plain integer argument.
+    unsafe { libc::umask(mask) }
+}
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+///
+/// # Errors
+/// The errno of `pipe2(2)`.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` has room for two fds.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// What `fork` returned.
+#[derive(Debug)]
+pub enum Forked {
+    /// In the parent, with the child's pid.
+    Parent(i32),
+    /// In the child.
+    Child,
+}
+
+/// `fork(2)`. Only safe to use while the process has one thread (start-up), which is the
+/// caller's promise; the wrapper cannot check it.
+///
+/// # Errors
+/// The errno of `fork(2)`.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: called from main before any thread is started (see the doc comment), so the
+    // child inherits no lock held by another thread.
+    let pid = check(unsafe { libc::fork() })?;
+    Ok(if pid == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent(pid)
+    })
+}
+
+/// `setsid(2)`: the daemon leaves the terminal's session.
+///
+/// # Errors
+/// The errno of `setsid(2)`.
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: no arguments.
+    check(unsafe { libc::setsid() })?;
+    Ok(())
+}
+
+/// `dup2(2)`: points stdin/stdout/stderr of the daemon at `/dev/null` or a log.
+///
+/// # Errors
+/// The errno of `dup2(2)`.
+pub fn dup2(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    // SAFETY: plain integer arguments; replacing a standard fd is what the caller wants.
+    check(unsafe { libc::dup2(fd.as_raw_fd(), target) })?;
+    Ok(())
+}
+
+/// `waitpid(pid, 0)`: the child's exit code, or 128+signal.
+///
+/// # Errors
+/// The errno of `waitpid(2)`.
+pub fn waitpid(pid: i32) -> io::Result<i32> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid int.
+    check(unsafe { libc::waitpid(pid, &mut status, 0) })?;
+    Ok(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    })
+}
+
+/// Blocks `signals` in the calling thread (and in the threads it starts later).
+///
+/// # Errors
+/// The errno of `pthread_sigmask(3)`.
+pub fn block_signals(signals: &[i32]) -> io::Result<()> {
+    let set = sigset(signals)?;
+    // SAFETY: `set` is an initialised sigset.
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(())
+}
+
+/// Waits for one of `signals` (which must be blocked) and returns it.
+///
+/// # Errors
+/// The errno of `sigwait(3)`.
+pub fn sigwait(signals: &[i32]) -> io::Result<i32> {
+    let set = sigset(signals)?;
+    let mut sig = 0;
+    // SAFETY: `set` is initialised; `sig` is writable.
+    let ret = unsafe { libc::sigwait(&set, &mut sig) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(sig)
+}
+
+fn sigset(signals: &[i32]) -> io::Result<libc::sigset_t> {
+    let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: `set` is writable; sigemptyset initialises it.
+    check(unsafe { libc::sigemptyset(set.as_mut_ptr()) })?;
+    for &sig in signals {
+        // SAFETY: `set` was initialised by sigemptyset.
+        check(unsafe { libc::sigaddset(set.as_mut_ptr(), sig) })?;
+    }
+    // SAFETY: initialised above.
+    Ok(unsafe { set.assume_init() })
+}
+
+/// `makedev(3)`.
+pub fn makedev(major: u32, minor: u32) -> u64 {
+    libc::makedev(major, minor)
+}
+
+/// The number of CPUs this process may run on.
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `access(2)` of a path from the cwd, for start-up checks such as `/dev/fuse`.
+///
+/// # Errors
+/// The errno of `access(2)`.
+pub fn access_path(path: &CStr, mode: i32) -> io::Result<()> {
+    // SAFETY: `path` is NUL-terminated.
+    check(unsafe { libc::access(path.as_ptr(), mode) })?;
+    Ok(())
+}
+
+/// `umount2(path, MNT_DETACH)` — used by the signal thread when fuser's own unmount fails.
+///
+/// # Errors
+/// The errno of `umount2(2)`.
+pub fn umount_detach(path: &CStr) -> io::Result<()> {
+    // SAFETY: `path` is NUL-terminated.
+    check(unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) })?;
+    Ok(())
+}
+
+/// `pread(2)`, for the data path until every read is on the ring.
+///
+/// # Errors
+/// The errno of `pread(2)`.
+pub fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length.
+    check_size(unsafe {
+        libc::pread(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            offset as i64,
+        )
+    })
+}
+
+/// `pwrite(2)`, for the data path until every write is on the ring.
+///
+/// # Errors
+/// The errno of `pwrite(2)`.
+pub fn pwrite(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
+    // SAFETY: `buf` is readable for its length.
+    check_size(unsafe {
+        libc::pwrite(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            offset as i64,
+        )
+    })
+}
+
+/// `fsync(2)` or `fdatasync(2)`.
+///
+/// # Errors
+/// The errno of the call.
+pub fn fsync(fd: BorrowedFd<'_>, datasync: bool) -> io::Result<()> {
+    // SAFETY: plain integer argument.
+    check(unsafe {
+        if datasync {
+            libc::fdatasync(fd.as_raw_fd())
+        } else {
+            libc::fsync(fd.as_raw_fd())
+        }
+    })?;
+    Ok(())
+}
+
+/// `fallocate(2)`.
+///
+/// # Errors
+/// The errno of `fallocate(2)`.
+pub fn fallocate(fd: BorrowedFd<'_>, mode: i32, offset: u64, len: u64) -> io::Result<()> {
+    let offset = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    let len = i64::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::fallocate(fd.as_raw_fd(), mode, offset, len) })?;
+    Ok(())
+}
+
+/// Raises `RLIMIT_NOFILE` to its hard limit: every known inode pins an fd.
+///
+/// # Errors
+/// The errno of `getrlimit`/`setrlimit`.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: `lim` is a valid rlimit.
+    check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
+    Ok(lim.rlim_cur)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn statx_of_root_dir_is_a_directory() {
+        let fd = open_dir_path(c"/", libc::O_PATH).expect("open /");
+        let stx = statx(
+            fd.as_fd(),
+            EMPTY,
+            libc::AT_EMPTY_PATH,
+            libc::STATX_BASIC_STATS,
+        )
+        .expect("statx");
+        assert_eq!(u32::from(stx.stx_mode) & libc::S_IFMT, libc::S_IFDIR);
+    }
+
+    #[test]
+    fn cstring_rejects_nul() {
+        let err = cstring(OsStr::from_bytes(b"a\0b")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn fd_name_is_decimal() {
+        let fd = open_dir_path(c"/", libc::O_PATH).expect("open /");
+        assert_eq!(
+            fd_name(fd.as_fd()).to_str().unwrap(),
+            fd.as_raw_fd().to_string()
+        );
+    }
+}
