@@ -36,6 +36,7 @@ pub struct CredGuard<'a> {
 enum Switched {
     Nothing,
     Gid,
+    Ids,
     All,
 }
 
@@ -75,6 +76,26 @@ impl CredSwitcher {
         })
     }
 
+    /// Like `enter`, but keeps the daemon's groups: for I/O on an fd the caller already
+    /// opened, where only the ids matter (ownership of blocks, the kernel's suid rules).
+    pub fn enter_ids(&self, uid: u32, gid: u32) -> CredGuard<'_> {
+        let switched = if !self.enabled || (uid == 0 && gid == 0) {
+            Switched::Nothing
+        } else {
+            sys::setfsgid(gid);
+            if uid == 0 {
+                Switched::Gid
+            } else {
+                sys::setfsuid(uid);
+                Switched::Ids
+            }
+        };
+        CredGuard {
+            switcher: self,
+            switched,
+        }
+    }
+
     fn caller_groups(&self, pid: u32) -> Vec<u32> {
         if pid == 0 {
             return Vec::new();
@@ -105,6 +126,10 @@ impl Drop for CredGuard<'_> {
         match self.switched {
             Switched::Nothing => {}
             Switched::Gid => sys::setfsgid(0),
+            Switched::Ids => {
+                sys::setfsuid(0);
+                sys::setfsgid(0);
+            }
             Switched::All => {
                 // fsuid first: going back to 0 raises the fs capabilities again.
                 sys::setfsuid(0);

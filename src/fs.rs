@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 
 use crate::attr::{self, STATX_MASK};
 use crate::creds::{CredGuard, CredSwitcher};
+use crate::datapath::{CopyMethod, DataPath};
 use crate::error::{ebadf, einval, enoent, errno, os};
 use crate::handle::HandleTable;
 use crate::inode::{Inode, InodeKey, InodeTable, NewInode, ROOT_ID};
@@ -91,6 +92,8 @@ pub struct UringFs {
     opts: MountOptions,
     /// Per-operation counters.
     stats: Arc<OpStats>,
+    /// Data reads/writes/syncs and readdirplus lookups: the ring pool.
+    data: DataPath,
 }
 
 /// A new entry to reply with.
@@ -110,6 +113,7 @@ impl UringFs {
         proc_root: OwnedFd,
         opts: MountOptions,
         stats: Arc<OpStats>,
+        data: DataPath,
     ) -> io::Result<UringFs> {
         let stx = sys::statx(backing.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
         let root = NewInode {
@@ -125,7 +129,18 @@ impl UringFs {
             creds: CredSwitcher::new(proc_root)?,
             opts,
             stats,
+            data,
         })
+    }
+
+    /// The data path (for its counters).
+    pub fn data_path(&self) -> &DataPath {
+        &self.data
+    }
+
+    /// Runs I/O on an open fd as the caller's uid/gid: an SQE carries its submitter's creds.
+    fn io_as_caller(&self, req: &Request) -> CredGuard<'_> {
+        self.creds.enter_ids(req.uid(), req.gid())
     }
 
     fn ttl(&self) -> Duration {
@@ -396,36 +411,34 @@ impl UringFs {
         Ok((entry, fh))
     }
 
-    fn do_read(&self, ino: u64, fh: FileHandle, offset: u64, size: u32) -> io::Result<Vec<u8>> {
+    fn do_read(
+        &self,
+        req: &Request,
+        ino: u64,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+    ) -> io::Result<Vec<u8>> {
         let file = self.file(ino, fh)?;
         let mut buf = vec![0u8; size as usize];
-        let mut done = 0;
-        while done < buf.len() {
-            match sys::pread(file.fd.as_fd(), &mut buf[done..], offset + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if done == 0 => return Err(err),
-                Err(_) => break,
-            }
-        }
-        buf.truncate(done);
+        let _caller = self.io_as_caller(req);
+        let len = self.data.read_at(file.fd.as_fd(), &mut buf, offset)?;
+        buf.truncate(len);
         Ok(buf)
     }
 
-    fn do_write(&self, ino: u64, fh: FileHandle, offset: u64, data: &[u8]) -> io::Result<u32> {
+    fn do_write(
+        &self,
+        req: &Request,
+        ino: u64,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+    ) -> io::Result<u32> {
         let file = self.file(ino, fh)?;
-        let mut done = 0;
-        while done < data.len() {
-            match sys::pwrite(file.fd.as_fd(), &data[done..], offset + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if done == 0 => return Err(err),
-                Err(_) => break,
-            }
-        }
-        u32::try_from(done).map_err(|_| einval())
+        let _caller = self.io_as_caller(req);
+        let written = self.data.write_at(file.fd.as_fd(), data, offset)?;
+        u32::try_from(written).map_err(|_| einval())
     }
 
     fn do_opendir(&self, req: &Request, ino: u64) -> io::Result<u64> {
@@ -516,50 +529,63 @@ impl UringFs {
         Self::seek_dir(&dir, &mut stream, offset)?;
         loop {
             Self::fill_pending(&dir, &mut stream)?;
-            let Some(entry) = stream.pending.front().cloned() else {
-                return Ok(());
-            };
-            let name = OsStr::from_bytes(entry.name.as_bytes());
-            let full = if is_dot_or_dotdot(entry.name.as_bytes()) {
-                // The kernel makes no dentry for these and takes no lookup count.
-                let attr = dot_attr(&entry);
-                reply.add(
-                    INodeNo(entry.ino),
-                    entry.next_offset,
-                    name,
-                    &ttl,
-                    &attr,
-                    Generation(0),
-                )
-            } else {
-                match self.lookup_at(&parent, &entry.name) {
-                    Ok(found) => {
-                        let full = reply.add(
-                            found.attr.ino,
-                            entry.next_offset,
-                            name,
-                            &ttl,
-                            &found.attr,
-                            Generation(found.generation),
-                        );
-                        if full {
-                            // Not sent: the kernel never saw this lookup.
-                            self.inodes.forget(found.attr.ino.0, 1);
-                        }
-                        full
-                    }
-                    // Gone since getdents (or unreadable): skip it, as a racing unlink would.
-                    Err(err) => {
-                        debug!("readdirplus: skipping {:?}: {err}", entry.name);
-                        false
-                    }
-                }
-            };
-            if full {
+            if stream.pending.is_empty() {
                 return Ok(());
             }
-            stream.pending.pop_front();
-            stream.offset = entry.next_offset;
+            let batch = reply_batch(&stream.pending);
+            let names: Vec<&CStr> = batch
+                .iter()
+                .filter(|e| !is_dot_or_dotdot(e.name.as_bytes()))
+                .map(|e| e.name.as_c_str())
+                .collect();
+            // One OPENAT batch and one STATX batch for everything this reply can hold.
+            let mut found = self.data.lookup_batch(parent.fd(), &names).into_iter();
+            for entry in &batch {
+                let name = OsStr::from_bytes(entry.name.as_bytes());
+                let full = if is_dot_or_dotdot(entry.name.as_bytes()) {
+                    // The kernel makes no dentry for these and takes no lookup count.
+                    let attr = dot_attr(entry);
+                    reply.add(
+                        INodeNo(entry.ino),
+                        entry.next_offset,
+                        name,
+                        &ttl,
+                        &attr,
+                        Generation(0),
+                    )
+                } else {
+                    match found.next() {
+                        Some(Ok((fd, stx))) => {
+                            let e = self.adopt(fd, &stx);
+                            let full = reply.add(
+                                e.attr.ino,
+                                entry.next_offset,
+                                name,
+                                &ttl,
+                                &e.attr,
+                                Generation(e.generation),
+                            );
+                            if full {
+                                // Not sent: the kernel never saw this lookup.
+                                self.inodes.forget(e.attr.ino.0, 1);
+                            }
+                            full
+                        }
+                        // Gone since getdents: skip it, as a racing unlink would.
+                        Some(Err(err)) => {
+                            debug!("readdirplus: skipping {:?}: {err}", entry.name);
+                            false
+                        }
+                        None => false,
+                    }
+                };
+                if full {
+                    // The fds looked up for entries after this one just close.
+                    return Ok(());
+                }
+                stream.pending.pop_front();
+                stream.offset = entry.next_offset;
+            }
         }
     }
 
@@ -634,6 +660,7 @@ impl UringFs {
     #[allow(clippy::too_many_arguments)]
     fn do_copy_file_range(
         &self,
+        req: &Request,
         ino_in: u64,
         fh_in: FileHandle,
         offset_in: u64,
@@ -647,13 +674,22 @@ impl UringFs {
         let dst = self.file(ino_out, fh_out)?;
         // The reply carries a u32: copy at most what it can count.
         let len = usize::try_from(len.min(u64::from(u32::MAX) & !0xfff)).unwrap_or(0);
-        let copied = sys::copy_file_range(
+        if flags != 0 {
+            return Err(einval());
+        }
+        let method = if self.opts.copy_splice {
+            CopyMethod::Splice
+        } else {
+            CopyMethod::Kernel
+        };
+        let _caller = self.io_as_caller(req);
+        let copied = self.data.copy(
+            method,
             src.fd.as_fd(),
             offset_in,
             dst.fd.as_fd(),
             offset_out,
             len,
-            flags,
         )?;
         u32::try_from(copied).map_err(|_| einval())
     }
@@ -752,6 +788,24 @@ fn entry_name(name: &OsStr) -> io::Result<CString> {
         return Err(einval());
     }
     lookup_name(name)
+}
+
+/// The size the kernel's readdirplus buffer has (one page); entries past it would be looked
+/// up only to be forgotten again.
+const READDIRPLUS_BYTES: usize = 4096;
+
+/// The leading pending entries that fit one readdirplus reply: `fuse_entry_out` (128 bytes)
+/// plus `fuse_dirent` (24 bytes and the name, padded to 8).
+fn reply_batch(pending: &VecDeque<DirEntry>) -> Vec<DirEntry> {
+    let mut used = 0;
+    let fits = pending
+        .iter()
+        .take_while(|e| {
+            used += (152 + e.name.as_bytes().len()).next_multiple_of(8);
+            used <= READDIRPLUS_BYTES
+        })
+        .count();
+    pending.iter().take(fits.max(1)).cloned().collect()
 }
 
 /// Attributes for a `.`/`..` readdirplus entry; the kernel only uses the type.
@@ -1013,7 +1067,7 @@ impl Filesystem for UringFs {
 
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -1023,7 +1077,12 @@ impl Filesystem for UringFs {
         reply: ReplyData,
     ) {
         let t = Instant::now();
-        match self.finish(Op::Read, ino.0, t, self.do_read(ino.0, fh, offset, size)) {
+        match self.finish(
+            Op::Read,
+            ino.0,
+            t,
+            self.do_read(req, ino.0, fh, offset, size),
+        ) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         }
@@ -1031,7 +1090,7 @@ impl Filesystem for UringFs {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -1042,7 +1101,12 @@ impl Filesystem for UringFs {
         reply: ReplyWrite,
     ) {
         let t = Instant::now();
-        match self.finish(Op::Write, ino.0, t, self.do_write(ino.0, fh, offset, data)) {
+        match self.finish(
+            Op::Write,
+            ino.0,
+            t,
+            self.do_write(req, ino.0, fh, offset, data),
+        ) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }
@@ -1087,16 +1151,17 @@ impl Filesystem for UringFs {
 
     fn fsync(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        let res = self
-            .file(ino.0, fh)
-            .and_then(|file| sys::fsync(file.fd.as_fd(), datasync));
+        let res = self.file(ino.0, fh).and_then(|file| {
+            let _caller = self.io_as_caller(req);
+            self.data.fsync(file.fd.as_fd(), datasync)
+        });
         match self.finish(Op::Fsync, ino.0, t, res) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -1172,7 +1237,7 @@ impl Filesystem for UringFs {
         let t = Instant::now();
         let res = self
             .dir(ino.0, fh)
-            .and_then(|dir| sys::fsync(dir.fd.as_fd(), datasync));
+            .and_then(|dir| self.data.fsync(dir.fd.as_fd(), datasync));
         match self.finish(Op::FsyncDir, ino.0, t, res) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -1281,7 +1346,7 @@ impl Filesystem for UringFs {
 
     fn fallocate(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -1290,9 +1355,10 @@ impl Filesystem for UringFs {
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        let res = self
-            .file(ino.0, fh)
-            .and_then(|file| sys::fallocate(file.fd.as_fd(), mode, offset, length));
+        let res = self.file(ino.0, fh).and_then(|file| {
+            let _caller = self.io_as_caller(req);
+            self.data.fallocate(file.fd.as_fd(), mode, offset, length)
+        });
         match self.finish(Op::Fallocate, ino.0, t, res) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -1320,7 +1386,7 @@ impl Filesystem for UringFs {
 
     fn copy_file_range(
         &self,
-        _req: &Request,
+        req: &Request,
         ino_in: INodeNo,
         fh_in: FileHandle,
         offset_in: u64,
@@ -1333,6 +1399,7 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = self.do_copy_file_range(
+            req,
             ino_in.0,
             fh_in,
             offset_in,

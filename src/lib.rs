@@ -6,6 +6,7 @@
 
 pub mod attr;
 pub mod creds;
+pub mod datapath;
 pub mod error;
 pub mod fs;
 pub mod handle;

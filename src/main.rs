@@ -12,8 +12,10 @@ use clap::Parser;
 use fuser::{Config, MountOption, Session, SessionACL};
 use log::{error, info};
 
+use uringfs::datapath::DataPath;
 use uringfs::fs::UringFs;
 use uringfs::options::{MountOptions, parse_threads};
+use uringfs::ring::{DEFAULT_RING_DEPTH, RingPool};
 use uringfs::stats::OpStats;
 use uringfs::sys;
 
@@ -209,6 +211,15 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
         .map_err(|e| format!("cannot open /proc/self/fd: {e}"))?;
     let proc_root = sys::open_dir_path(c"/proc", libc::O_PATH)
         .map_err(|e| format!("cannot open /proc: {e}"))?;
+    let data =
+        if plan.opts.uring {
+            DataPath::Ring(RingPool::new(DEFAULT_RING_DEPTH).map_err(|e| {
+                format!("{e}; mount with -o uring=off to use plain syscalls instead")
+            })?)
+        } else {
+            log::warn!("uring=off: data I/O uses plain syscalls, not io_uring");
+            DataPath::Syscalls
+        };
     let stats = Arc::new(OpStats::default());
     let fs = UringFs::new(
         backing,
@@ -216,6 +227,7 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
         proc_root,
         plan.opts.clone(),
         Arc::clone(&stats),
+        data,
     )
     .map_err(|e| format!("cannot serve the backing directory: {e}"))?;
 

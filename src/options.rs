@@ -44,6 +44,10 @@ pub struct MountOptions {
     pub cache: CacheMode,
     /// Kernel FUSE passthrough of reads and writes.
     pub passthrough: bool,
+    /// Data I/O on io_uring (`uring=off`: plain syscalls, for kernels without io_uring).
+    pub uring: bool,
+    /// copy_file_range by splice on the ring instead of the in-kernel copy.
+    pub copy_splice: bool,
 }
 
 impl Default for MountOptions {
@@ -56,6 +60,8 @@ impl Default for MountOptions {
             threads: None,
             cache: CacheMode::Auto,
             passthrough: false,
+            uring: true,
+            copy_splice: false,
         }
     }
 }
@@ -80,6 +86,10 @@ impl MountOptions {
                     self.default_permissions = false;
                 }
                 ("passthrough", None) => self.passthrough = true,
+                ("uring", Some("on")) => self.uring = true,
+                ("uring", Some("off")) => self.uring = false,
+                ("copy", Some("kernel")) => self.copy_splice = false,
+                ("copy", Some("splice")) => self.copy_splice = true,
                 ("fsname", Some(name)) if !name.is_empty() => self.fsname = Some(name.into()),
                 ("threads", Some(n)) => self.threads = Some(parse_threads(n)?),
                 ("cache", Some("none" | "never")) => self.cache = CacheMode::None,
@@ -130,8 +140,10 @@ mod tests {
         assert_eq!(opts.cache, CacheMode::None);
         assert_eq!(opts.threads, Some(3));
         assert_eq!(opts.fsname.as_deref(), Some("src"));
-        opts.apply("rw,nodefault_permissions").unwrap();
+        opts.apply("rw,nodefault_permissions,uring=off,copy=splice")
+            .unwrap();
         assert!(!opts.read_only && !opts.default_permissions);
+        assert!(!opts.uring && opts.copy_splice);
     }
 
     #[test]
@@ -142,5 +154,6 @@ mod tests {
         assert!(opts.apply("threads=0").is_err());
         assert!(opts.apply("threads=x").is_err());
         assert!(opts.apply("ro=1").is_err());
+        assert!(opts.apply("uring=maybe").is_err());
     }
 }
