@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fuser::{
-    AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, Filesystem,
-    FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags,
-    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
-    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    AccessFlags, BackingId, BsdFileFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle,
+    Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags,
+    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
+    ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+    WriteFlags,
 };
 use log::{debug, error, warn};
 use parking_lot::Mutex;
@@ -42,6 +43,8 @@ pub struct OpenFile {
     nodeid: u64,
     /// The real (not `O_PATH`) backing fd.
     fd: OwnedFd,
+    /// Keeps the inode's passthrough backing id registered while this file is open.
+    _backing: Option<Arc<BackingId>>,
 }
 
 /// An open directory stream.
@@ -94,6 +97,8 @@ pub struct UringFs {
     stats: Arc<OpStats>,
     /// Data reads/writes/syncs and readdirplus lookups: the ring pool.
     data: DataPath,
+    /// Kernel passthrough asked for and granted by the kernel in `init`.
+    passthrough: bool,
 }
 
 /// A new entry to reply with.
@@ -130,7 +135,43 @@ impl UringFs {
             opts,
             stats,
             data,
+            passthrough: false,
         })
+    }
+
+    /// The passthrough backing id for `inode`: the one its open files share, or a new one
+    /// registered from `fd`. Registered with the caller's ids, since the kernel does the
+    /// passthrough I/O with the credentials captured here. `None` (plain I/O through the
+    /// daemon) when the kernel refuses.
+    fn backing_for(
+        &self,
+        req: &Request,
+        inode: &Inode,
+        fd: BorrowedFd<'_>,
+        register: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
+    ) -> Option<Arc<BackingId>> {
+        if !self.passthrough || inode.file_type != libc::S_IFREG {
+            return None;
+        }
+        let mut slot = inode.backing.lock();
+        if let Some(id) = slot.upgrade() {
+            return Some(id);
+        }
+        let _caller = self.io_as_caller(req);
+        match register(fd) {
+            Ok(id) => {
+                let id = Arc::new(id);
+                *slot = Arc::downgrade(&id);
+                Some(id)
+            }
+            Err(err) => {
+                warn!(
+                    "passthrough refused for inode {}: {err}; serving it through the daemon",
+                    inode.nodeid
+                );
+                None
+            }
+        }
     }
 
     /// The data path (for its counters).
@@ -369,14 +410,14 @@ impl UringFs {
         sys::renameat2(olddir.fd(), &oldname, newdir.fd(), &newname, flags.bits())
     }
 
-    fn do_open(&self, req: &Request, ino: u64, flags: i32) -> io::Result<u64> {
+    fn do_open(&self, req: &Request, ino: u64, flags: i32) -> io::Result<(Arc<Inode>, OwnedFd)> {
         let inode = self.inode(ino)?;
         let flags = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY);
         let fd = {
             let _caller = self.as_caller(req)?;
             self.reopen(&inode, flags)?
         };
-        Ok(self.files.insert(OpenFile { nodeid: ino, fd }))
+        Ok((inode, fd))
     }
 
     fn do_create(
@@ -386,7 +427,7 @@ impl UringFs {
         name: &OsStr,
         mode: u32,
         flags: i32,
-    ) -> io::Result<(Entry, u64)> {
+    ) -> io::Result<(Entry, OwnedFd)> {
         let parent_inode = self.inode(parent)?;
         let name = entry_name(name)?;
         let flags = (flags & !libc::O_NOCTTY) | libc::O_CREAT | libc::O_NOFOLLOW;
@@ -403,12 +444,7 @@ impl UringFs {
             libc::O_PATH,
             0,
         )?;
-        let entry = self.adopt(path_fd, &stx);
-        let fh = self.files.insert(OpenFile {
-            nodeid: entry.attr.ino.0,
-            fd,
-        });
-        Ok((entry, fh))
+        Ok((self.adopt(path_fd, &stx), fd))
     }
 
     fn do_read(
@@ -881,6 +917,17 @@ impl Filesystem for UringFs {
                 warn!("kernel lacks FUSE capability {missing:?}");
             }
         }
+        if self.opts.passthrough {
+            // Passthrough needs the capability and a stacking depth of at least 1 (0, the
+            // default, disables it).
+            let granted = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+                && config.set_max_stack_depth(1).is_ok();
+            if granted {
+                self.passthrough = true;
+            } else {
+                error!("kernel refuses FUSE passthrough; reads and writes go through the daemon");
+            }
+        }
         Ok(())
     }
 
@@ -1059,9 +1106,19 @@ impl Filesystem for UringFs {
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let t = Instant::now();
-        match self.finish(Op::Open, ino.0, t, self.do_open(req, ino.0, flags.0)) {
-            Ok(fh) => reply.opened(FileHandle(fh), self.open_flags()),
-            Err(e) => reply.error(e),
+        let (inode, fd) = match self.finish(Op::Open, ino.0, t, self.do_open(req, ino.0, flags.0)) {
+            Ok(opened) => opened,
+            Err(e) => return reply.error(e),
+        };
+        let backing = self.backing_for(req, &inode, fd.as_fd(), |fd| reply.open_backing(fd));
+        let fh = FileHandle(self.files.insert(OpenFile {
+            nodeid: ino.0,
+            fd,
+            _backing: backing.clone(),
+        }));
+        match backing {
+            Some(id) => reply.opened_passthrough(fh, FopenFlags::empty(), &id),
+            None => reply.opened(fh, self.open_flags()),
         }
     }
 
@@ -1332,15 +1389,30 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = self.do_create(req, parent.0, name, mode, flags);
-        match self.finish(Op::Create, parent.0, t, res) {
-            Ok((e, fh)) => reply.created(
+        let (entry, fd) = match self.finish(Op::Create, parent.0, t, res) {
+            Ok(created) => created,
+            Err(e) => return reply.error(e),
+        };
+        let nodeid = entry.attr.ino.0;
+        let backing = self.inode(nodeid).ok().and_then(|inode| {
+            self.backing_for(req, &inode, fd.as_fd(), |fd| reply.open_backing(fd))
+        });
+        let fh = FileHandle(self.files.insert(OpenFile {
+            nodeid,
+            fd,
+            _backing: backing.clone(),
+        }));
+        let generation = Generation(entry.generation);
+        match backing {
+            Some(id) => reply.created_passthrough(
                 &self.ttl(),
-                &e.attr,
-                Generation(e.generation),
-                FileHandle(fh),
-                self.open_flags(),
+                &entry.attr,
+                generation,
+                fh,
+                FopenFlags::empty(),
+                &id,
             ),
-            Err(e) => reply.error(e),
+            None => reply.created(&self.ttl(), &entry.attr, generation, fh, self.open_flags()),
         }
     }
 

@@ -8,10 +8,11 @@
 
 use std::collections::HashMap;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
-use parking_lot::RwLock;
+use fuser::BackingId;
+use parking_lot::{Mutex, RwLock};
 
 /// The FUSE root nodeid.
 pub const ROOT_ID: u64 = 1;
@@ -42,6 +43,9 @@ pub struct Inode {
     pub file_type: u32,
     /// Lookups the kernel holds ("leaked to the kernel, returned by FORGET").
     nlookup: AtomicU64,
+    /// The kernel passthrough backing id while a file of this inode is open with one: the
+    /// kernel allows one backing file per inode at a time. Open files hold the strong refs.
+    pub backing: Mutex<Weak<BackingId>>,
 }
 
 impl Inode {
@@ -105,6 +109,7 @@ impl InodeTable {
                 generation: 0,
                 file_type: libc::S_IFDIR,
                 nlookup: AtomicU64::new(1),
+                backing: Mutex::new(Weak::new()),
             }),
         );
         InodeTable {
@@ -153,6 +158,7 @@ impl InodeTable {
             generation,
             file_type: new.file_type,
             nlookup: AtomicU64::new(1),
+            backing: Mutex::new(Weak::new()),
         });
         maps.by_key.insert(new.key, nodeid);
         maps.by_id.insert(nodeid, Arc::clone(&inode));

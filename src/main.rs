@@ -15,7 +15,7 @@ use log::{error, info};
 use uringfs::datapath::DataPath;
 use uringfs::fs::UringFs;
 use uringfs::options::{MountOptions, parse_threads};
-use uringfs::ring::{DEFAULT_RING_DEPTH, RingPool};
+use uringfs::ring::{BATCH_BUCKET_LABELS, DEFAULT_RING_DEPTH, RingPool};
 use uringfs::stats::OpStats;
 use uringfs::sys;
 
@@ -211,15 +211,19 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
         .map_err(|e| format!("cannot open /proc/self/fd: {e}"))?;
     let proc_root = sys::open_dir_path(c"/proc", libc::O_PATH)
         .map_err(|e| format!("cannot open /proc: {e}"))?;
-    let data =
+    let ring =
         if plan.opts.uring {
-            DataPath::Ring(RingPool::new(DEFAULT_RING_DEPTH).map_err(|e| {
+            Some(RingPool::new(DEFAULT_RING_DEPTH).map_err(|e| {
                 format!("{e}; mount with -o uring=off to use plain syscalls instead")
             })?)
         } else {
             log::warn!("uring=off: data I/O uses plain syscalls, not io_uring");
-            DataPath::Syscalls
+            None
         };
+    let data = match &ring {
+        Some(ring) => DataPath::Ring(ring.clone()),
+        None => DataPath::Syscalls,
+    };
     let stats = Arc::new(OpStats::default());
     let fs = UringFs::new(
         backing,
@@ -248,13 +252,17 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
     }
     let unmounter = session.unmount_callable();
     let mountpoint = plan.mountpoint.clone();
-    let signal_stats = Arc::clone(&stats);
+    let counters = Counters {
+        ops: Arc::clone(&stats),
+        ring,
+    };
+    let signal_counters = counters.clone();
     std::thread::Builder::new()
         .name("signals".into())
-        .spawn(move || handle_signals(&signals, unmounter, &mountpoint, &signal_stats))
+        .spawn(move || handle_signals(&signals, unmounter, &mountpoint, &signal_counters))
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     let result = session.run();
-    info!("unmounted; ops:{}", stats.summary());
+    info!("unmounted; {}", counters.summary());
     let _ = std::io::stderr().flush();
     result.map_err(|e| format!("session ended with an error: {e}"))
 }
@@ -263,11 +271,11 @@ fn handle_signals(
     signals: &[i32],
     mut unmounter: fuser::SessionUnmounter,
     mountpoint: &Path,
-    stats: &OpStats,
+    counters: &Counters,
 ) {
     loop {
         match sys::sigwait(signals) {
-            Ok(libc::SIGUSR1) => info!("ops:{}", stats.summary()),
+            Ok(libc::SIGUSR1) => info!("{}", counters.summary()),
             Ok(sig) => {
                 info!("signal {sig}: unmounting {}", mountpoint.display());
                 if let Err(e) = unmounter.unmount() {
@@ -286,6 +294,43 @@ fn handle_signals(
                 return;
             }
         }
+    }
+}
+
+/// What SIGUSR1 and the unmount print.
+#[derive(Clone)]
+struct Counters {
+    ops: Arc<OpStats>,
+    ring: Option<RingPool>,
+}
+
+impl Counters {
+    /// One line: the ring's counters ("ops per enter" included), then the ops'.
+    fn summary(&self) -> String {
+        let ring = match &self.ring {
+            Some(ring) => {
+                let s = ring.stats();
+                let per_enter = if s.enters == 0 {
+                    0.0
+                } else {
+                    s.sqes_submitted as f64 / s.enters as f64
+                };
+                let hist: Vec<String> = BATCH_BUCKET_LABELS
+                    .iter()
+                    .zip(s.batch_histogram)
+                    .map(|(label, n)| format!("{label}:{n}"))
+                    .collect();
+                format!(
+                    "ring: rings={} sqes={} enters={} ops_per_enter={per_enter:.2} batches=[{}]",
+                    s.rings_created,
+                    s.sqes_submitted,
+                    s.enters,
+                    hist.join(" ")
+                )
+            }
+            None => "ring: off".to_string(),
+        };
+        format!("stats: {ring} ops:{}", self.ops.summary())
     }
 }
 
