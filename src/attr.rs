@@ -88,11 +88,9 @@ mod tests {
 
     #[test]
     fn negative_times_are_before_the_epoch() {
-        let ts = libc::statx_timestamp {
-            tv_sec: -2,
-            tv_nsec: 500_000_000,
-            __statx_timestamp_pad1: [0],
-        };
+        let mut ts = crate::sys::statx_zeroed().stx_atime;
+        ts.tv_sec = -2;
+        ts.tv_nsec = 500_000_000;
         assert_eq!(
             UNIX_EPOCH.duration_since(system_time(&ts)).unwrap(),
             Duration::from_millis(1500)
