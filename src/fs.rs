@@ -289,7 +289,7 @@ impl UringFs {
     fn do_getattr(&self, ino: u64) -> io::Result<FileAttr> {
         let inode = self.inode(ino)?;
         let stx = sys::statx(inode.fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
-        Ok(attr::to_file_attr(inode.nodeid, &stx))
+        Ok(attr::to_file_attr(inode.stat_ino(), &stx))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -340,7 +340,7 @@ impl UringFs {
             sys::utimens_empty(inode.fd(), &[timespec(atime), timespec(mtime)])?;
         }
         let stx = sys::statx(inode.fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
-        Ok(attr::to_file_attr(inode.nodeid, &stx))
+        Ok(attr::to_file_attr(inode.stat_ino(), &stx))
     }
 
     fn do_readlink(&self, ino: u64) -> io::Result<Vec<u8>> {

@@ -55,6 +55,16 @@ impl Inode {
         self.fd.as_fd()
     }
 
+    /// The `st_ino` a getattr reports. The root's nodeid must be 1, but getattr's inode number
+    /// is not a nodeid (the kernel copies it into `stat`), so the root shows BACKING's own.
+    pub fn stat_ino(&self) -> u64 {
+        if self.nodeid == ROOT_ID {
+            self.key.ino
+        } else {
+            self.nodeid
+        }
+    }
+
     /// Whether the inode is a directory.
     pub fn is_dir(&self) -> bool {
         self.file_type == libc::S_IFDIR

@@ -281,10 +281,10 @@ fn handle_signals(
                 if let Err(e) = unmounter.unmount() {
                     // Busy (a process has its cwd inside): detach so the session ends.
                     error!("unmount failed ({e}); detaching");
-                    if let Ok(path) = CString::new(mountpoint.as_os_str().as_bytes()) {
-                        if let Err(e) = sys::umount_detach(&path) {
-                            error!("detach failed: {e}");
-                        }
+                    if let Ok(path) = CString::new(mountpoint.as_os_str().as_bytes())
+                        && let Err(e) = sys::umount_detach(&path)
+                    {
+                        error!("detach failed: {e}");
                     }
                 }
                 return;

@@ -1,0 +1,497 @@
+//! Ownership and permission checks as root and as unprivileged users, each compared with the
+//! same operation by the same user on native ext4.
+
+mod common;
+
+use common::*;
+use std::fmt::Debug;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, symlink};
+use std::path::Path;
+
+/// Another unprivileged user, in none of [`GROUP`]'s groups.
+const OTHER: u32 = 2000;
+
+/// [`both`] run with the filesystem credentials of `uid`/`gid`.
+#[track_caller]
+fn user_both<T: PartialEq + Debug + Send>(
+    g: &MountGuard,
+    uid: u32,
+    gid: u32,
+    what: &str,
+    f: impl Fn(&Path) -> io::Result<T> + Send + Sync,
+) -> io::Result<T> {
+    let what = format!("{what} (as {uid}:{gid})");
+    as_user(uid, gid, || both(g, &what, f))
+}
+
+#[track_caller]
+fn user_ok<T: PartialEq + Debug + Send>(
+    g: &MountGuard,
+    uid: u32,
+    gid: u32,
+    what: &str,
+    f: impl Fn(&Path) -> io::Result<T> + Send + Sync,
+) -> T {
+    user_both(g, uid, gid, what, f).unwrap_or_else(|e| panic!("{what} as {uid}: {e}"))
+}
+
+#[track_caller]
+fn user_err<T: Debug + Send>(
+    g: &MountGuard,
+    uid: u32,
+    gid: u32,
+    what: &str,
+    errno: i32,
+    f: impl Fn(&Path) -> io::Result<T> + Send + Sync,
+) {
+    let what = format!("{what} (as {uid}:{gid})");
+    as_user(uid, gid, || both_err(g, &what, errno, f))
+}
+
+fn mode_of(p: &Path) -> io::Result<u32> {
+    Ok(fs::symlink_metadata(p)?.mode())
+}
+
+fn user_dir(r: &Path, name: &str, uid: u32, gid: u32, mode: u32) {
+    fs::create_dir(r.join(name)).unwrap();
+    chown(&r.join(name), uid, gid).unwrap();
+    chmod(&r.join(name), mode).unwrap();
+}
+
+#[test]
+fn created_files_are_owned_by_the_creator() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::with_setup(&[], |r| {
+        user_dir(r, "u", USER, GROUP, 0o777);
+    });
+    let owners = user_ok(&g, USER, GROUP, "create file/dir/symlink/fifo", |r| {
+        let u = r.join("u");
+        fs::write(u.join("file"), b"mine")?;
+        fs::create_dir(u.join("dir"))?;
+        symlink("file", u.join("sym"))?;
+        mknod(&u.join("fifo"), libc::S_IFIFO | 0o644, 0)?;
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(u.join("excl"))?;
+        fs::hard_link(u.join("file"), u.join("hard"))?;
+        ["file", "dir", "sym", "fifo", "excl", "hard"]
+            .iter()
+            .map(|n| attr(&u.join(n)))
+            .collect::<io::Result<Vec<_>>>()
+    });
+    for a in &owners {
+        assert_eq!((a.uid, a.gid), (USER, GROUP), "{a:?}");
+    }
+    let root_owned = both_ok(&g, "root creates in the same dir", |r| {
+        fs::write(r.join("u/rootfile"), b"root's")?;
+        fs::create_dir(r.join("u/rootdir"))?;
+        Ok((attr(&r.join("u/rootfile"))?, attr(&r.join("u/rootdir"))?))
+    });
+    assert_eq!((root_owned.0.uid, root_owned.0.gid), (0, 0));
+    assert_eq!((root_owned.1.uid, root_owned.1.gid), (0, 0));
+    // The backing files carry the same owners (not just a translated view).
+    assert_eq!(fs::metadata(g.b("u/file")).unwrap().uid(), USER);
+    assert_eq!(fs::metadata(g.b("u/rootfile")).unwrap().uid(), 0);
+    assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
+}
+
+#[test]
+fn unprivileged_user_is_denied_like_natively() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::with_setup(&[], |r| {
+        fs::write(r.join("secret"), b"root only").unwrap();
+        chmod(&r.join("secret"), 0o600).unwrap();
+        fs::write(r.join("public"), b"everyone reads").unwrap();
+        chmod(&r.join("public"), 0o644).unwrap();
+        user_dir(r, "u", USER, GROUP, 0o755);
+        fs::write(r.join("u/users"), b"1000's").unwrap();
+        chown(&r.join("u/users"), USER, GROUP).unwrap();
+        chmod(&r.join("u/users"), 0o640).unwrap();
+    });
+    // Root reads it first, so the kernel has everything cached when the user tries.
+    assert_eq!(fs::read(g.m("secret")).unwrap(), b"root only");
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "read a root 0600 file",
+        libc::EACCES,
+        |r| fs::read(r.join("secret")),
+    );
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "open a root 0600 file O_WRONLY",
+        libc::EACCES,
+        |r| OpenOptions::new().write(true).open(r.join("secret")),
+    );
+    user_ok(&g, USER, GROUP, "read a 0644 file", |r| {
+        fs::read(r.join("public"))
+    });
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "write a root 0644 file",
+        libc::EACCES,
+        |r| OpenOptions::new().write(true).open(r.join("public")),
+    );
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "chmod someone else's file",
+        libc::EPERM,
+        |r| chmod(&r.join("public"), 0o666),
+    );
+    user_err(&g, USER, GROUP, "chown to self", libc::EPERM, |r| {
+        chown(&r.join("public"), USER, GROUP)
+    });
+    user_err(&g, USER, GROUP, "give away own file", libc::EPERM, |r| {
+        chown(&r.join("u/users"), OTHER, u32::MAX)
+    });
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "create in a root 0755 dir",
+        libc::EACCES,
+        |r| fs::write(r.join("new"), b"x"),
+    );
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "unlink in a root 0755 dir",
+        libc::EACCES,
+        |r| fs::remove_file(r.join("public")),
+    );
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "rename out of a root dir",
+        libc::EACCES,
+        |r| fs::rename(r.join("public"), r.join("u/stolen")),
+    );
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "explicit utimes on a foreign file",
+        libc::EPERM,
+        |r| utimensat(&r.join("public"), [ts(1, 0), ts(1, 0)], 0),
+    );
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "UTIME_NOW without write access",
+        libc::EACCES,
+        |r| {
+            utimensat(
+                &r.join("public"),
+                [ts(0, libc::UTIME_NOW), ts(0, libc::UTIME_NOW)],
+                0,
+            )
+        },
+    );
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "user xattr on a foreign file",
+        libc::EACCES,
+        |r| lsetxattr(&r.join("public"), "user.x", b"1", 0),
+    );
+    user_err(&g, USER, GROUP, "trusted xattr", libc::EPERM, |r| {
+        lsetxattr(&r.join("u/users"), "trusted.x", b"1", 0)
+    });
+    user_err(
+        &g,
+        OTHER,
+        OTHER,
+        "read a 0640 file of another group",
+        libc::EACCES,
+        |r| fs::read(r.join("u/users")),
+    );
+    user_ok(
+        &g,
+        USER,
+        GROUP,
+        "owner may chmod, chgrp to own group",
+        |r| {
+            chmod(&r.join("u/users"), 0o600)?;
+            chown(&r.join("u/users"), u32::MAX, GROUP)?;
+            attr(&r.join("u/users"))
+        },
+    );
+    user_ok(
+        &g,
+        USER,
+        GROUP,
+        "owner may set times and user xattrs",
+        |r| {
+            utimensat(&r.join("u/users"), [ts(5, 0), ts(6, 0)], 0)?;
+            lsetxattr(&r.join("u/users"), "user.mine", b"yes", 0)?;
+            lgetxattr(&r.join("u/users"), "user.mine")
+        },
+    );
+    assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
+}
+
+#[test]
+fn search_permission_is_checked_on_cached_dentries() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::with_setup(&[], |r| {
+        fs::create_dir(r.join("d")).unwrap();
+        chmod(&r.join("d"), 0o700).unwrap();
+        fs::write(r.join("d/secret"), b"behind a 0700 dir").unwrap();
+        chmod(&r.join("d/secret"), 0o644).unwrap();
+    });
+    // Root walks in first: d and d/secret are now cached dentries with cached attributes.
+    let md = fs::metadata(g.m("d/secret")).expect("root stat d/secret");
+    assert_eq!(md.ino(), fs::metadata(g.b("d/secret")).unwrap().ino());
+    fs::read(g.m("d/secret")).unwrap();
+    user_err(&g, USER, GROUP, "stat d/secret", libc::EACCES, |r| {
+        fs::metadata(r.join("d/secret"))
+    });
+    user_err(&g, USER, GROUP, "open d/secret", libc::EACCES, |r| {
+        fs::read(r.join("d/secret"))
+    });
+    user_err(&g, USER, GROUP, "readdir d", libc::EACCES, |r| {
+        fs::read_dir(r.join("d"))
+    });
+    user_err(&g, USER, GROUP, "stat d/missing", libc::EACCES, |r| {
+        fs::metadata(r.join("d/missing"))
+    });
+    // A chmod through the mount must take effect for the next permission check at once.
+    both_ok(&g, "chmod d 0711", |r| chmod(&r.join("d"), 0o711));
+    user_ok(&g, USER, GROUP, "stat d/secret after chmod 0711", |r| {
+        attr(&r.join("d/secret"))
+    });
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "readdir d after chmod 0711",
+        libc::EACCES,
+        |r| fs::read_dir(r.join("d")),
+    );
+    both_ok(&g, "chmod d 0700 again", |r| chmod(&r.join("d"), 0o700));
+    user_err(
+        &g,
+        USER,
+        GROUP,
+        "stat d/secret after chmod back",
+        libc::EACCES,
+        |r| fs::metadata(r.join("d/secret")),
+    );
+}
+
+#[test]
+fn setgid_directories_pass_their_group_on() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::new(&[]);
+    both_ok(&g, "make setgid dirs", |r| {
+        for (name, mode) in [("g", 0o2775), ("open", 0o2777)] {
+            fs::create_dir(r.join(name))?;
+            chown(&r.join(name), 0, GROUP)?;
+            chmod(&r.join(name), mode)?;
+        }
+        attr(&r.join("g"))
+    });
+    let (file, sub) = both_ok(&g, "root creates in a setgid dir", |r| {
+        fs::write(r.join("g/file"), b"f")?;
+        fs::create_dir(r.join("g/sub"))?;
+        mknod(&r.join("g/fifo"), libc::S_IFIFO | 0o600, 0)?;
+        symlink("file", r.join("g/sym"))?;
+        let attrs = (attr(&r.join("g/file"))?, attr(&r.join("g/sub"))?);
+        // mkdir gave 02755 (umask 022); let the group write for the next step.
+        chmod(&r.join("g/sub"), 0o2775)?;
+        Ok(attrs)
+    });
+    assert_eq!(file.gid, GROUP, "file did not inherit the dir's group");
+    assert_eq!(sub.gid, GROUP, "subdir did not inherit the dir's group");
+    assert!(
+        u32::from_str_radix(&sub.mode, 8).unwrap() & libc::S_ISGID != 0,
+        "subdir lost the setgid bit: {}",
+        sub.mode
+    );
+    let nested = user_ok(&g, USER, GROUP, "member creates in the subdir", |r| {
+        fs::write(r.join("g/sub/ufile"), b"u")?;
+        fs::create_dir(r.join("g/sub/udir"))?;
+        Ok((attr(&r.join("g/sub/ufile"))?, attr(&r.join("g/sub/udir"))?))
+    });
+    assert_eq!((nested.0.uid, nested.0.gid), (USER, GROUP));
+    let outsider = user_ok(&g, OTHER, OTHER, "non-member creates setgid file", |r| {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o2755)
+            .open(r.join("open/o"))?;
+        fs::create_dir(r.join("open/odir"))?;
+        Ok((attr(&r.join("open/o"))?, attr(&r.join("open/odir"))?))
+    });
+    assert_eq!(
+        outsider.0.gid, GROUP,
+        "group not inherited for a non-member"
+    );
+    assert_eq!(outsider.0.uid, OTHER);
+    assert!(
+        u32::from_str_radix(&outsider.0.mode, 8).unwrap() & libc::S_ISGID == 0,
+        "a non-member's new file kept S_ISGID: {}",
+        outsider.0.mode
+    );
+    user_ok(&g, OTHER, OTHER, "non-member chmod g+s on own file", |r| {
+        chmod(&r.join("open/o"), 0o2755)?;
+        mode_of(&r.join("open/o"))
+    });
+    assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
+}
+
+#[test]
+fn setuid_is_cleared_on_write_truncate_and_chown() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let names = ["w", "t", "ft", "c", "uc", "rw", "sg", "nx"];
+    let g = MountGuard::new(&[]);
+    both_ok(&g, "root makes setuid files owned by the user", |r| {
+        user_dir(r, "u", USER, GROUP, 0o755);
+        for n in names {
+            let p = r.join("u").join(n);
+            fs::write(&p, b"#!/bin/sh\necho hi\n")?;
+            chown(&p, USER, GROUP)?;
+            let mode = match n {
+                "sg" => 0o6775,
+                "nx" => 0o6744, // setgid without group exec is mandatory locking, never killed
+                _ => 0o4755,
+            };
+            chmod(&p, mode)?;
+        }
+        names
+            .iter()
+            .map(|n| mode_of(&r.join("u").join(n)))
+            .collect::<io::Result<Vec<_>>>()
+    });
+    let modes = |r: &Path| -> io::Result<Vec<(String, String)>> {
+        names
+            .iter()
+            .map(|n| {
+                Ok((
+                    n.to_string(),
+                    format!("{:o}", mode_of(&r.join("u").join(n))?),
+                ))
+            })
+            .collect()
+    };
+    let after_write = user_ok(&g, USER, GROUP, "owner writes", |r| {
+        OpenOptions::new()
+            .append(true)
+            .open(r.join("u/w"))?
+            .write_all(b"# appended\n")?;
+        for n in ["sg", "nx"] {
+            OpenOptions::new()
+                .write(true)
+                .open(r.join("u").join(n))?
+                .write_all(b"#")?;
+        }
+        mode_of(&r.join("u/w"))
+    });
+    assert_eq!(
+        after_write & libc::S_ISUID,
+        0,
+        "S_ISUID survived a write by the owner (mode {after_write:o})"
+    );
+    let after_truncate = user_ok(&g, USER, GROUP, "owner truncates by path", |r| {
+        truncate(&r.join("u/t"), 3)?;
+        mode_of(&r.join("u/t"))
+    });
+    assert_eq!(
+        after_truncate & libc::S_ISUID,
+        0,
+        "S_ISUID survived truncate"
+    );
+    user_ok(&g, USER, GROUP, "owner ftruncates", |r| {
+        OpenOptions::new()
+            .write(true)
+            .open(r.join("u/ft"))?
+            .set_len(1)?;
+        mode_of(&r.join("u/ft"))
+    });
+    let after_chown = both_ok(&g, "root chowns", |r| {
+        chown(&r.join("u/c"), USER, GROUP)?;
+        mode_of(&r.join("u/c"))
+    });
+    assert_eq!(after_chown & libc::S_ISUID, 0, "S_ISUID survived chown");
+    user_ok(&g, USER, GROUP, "owner chgrps to own group", |r| {
+        chown(&r.join("u/uc"), u32::MAX, GROUP)?;
+        mode_of(&r.join("u/uc"))
+    });
+    let root_write = both_ok(&g, "root (CAP_FSETID) writes", |r| {
+        OpenOptions::new()
+            .append(true)
+            .open(r.join("u/rw"))?
+            .write_all(b"# root\n")?;
+        mode_of(&r.join("u/rw"))
+    });
+    assert_ne!(
+        root_write & libc::S_ISUID,
+        0,
+        "a write by root cleared S_ISUID"
+    );
+    both_ok(&g, "final modes", modes);
+    assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
+}
+
+#[test]
+fn sticky_directory_protects_other_users_files() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::with_setup(&[], |r| {
+        fs::create_dir(r.join("t")).unwrap();
+        chmod(&r.join("t"), 0o1777).unwrap();
+        fs::write(r.join("t/rootfile"), b"r").unwrap();
+    });
+    user_ok(&g, USER, GROUP, "create in sticky dir", |r| {
+        fs::write(r.join("t/userfile"), b"u")
+    });
+    user_err(
+        &g,
+        OTHER,
+        OTHER,
+        "unlink another user's file",
+        libc::EPERM,
+        |r| fs::remove_file(r.join("t/userfile")),
+    );
+    user_err(
+        &g,
+        OTHER,
+        OTHER,
+        "rename another user's file",
+        libc::EPERM,
+        |r| fs::rename(r.join("t/userfile"), r.join("t/mine")),
+    );
+    user_err(&g, USER, GROUP, "unlink root's file", libc::EPERM, |r| {
+        fs::remove_file(r.join("t/rootfile"))
+    });
+    user_ok(&g, USER, GROUP, "unlink own file", |r| {
+        fs::remove_file(r.join("t/userfile"))
+    });
+    assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
+}
