@@ -132,14 +132,28 @@ fn create_exclusive_and_truncate() {
 }
 
 #[test]
-fn concurrent_o_append_does_not_interleave() {
+fn concurrent_o_append_does_not_interleave_default() {
+    concurrent_o_append_does_not_interleave(&[]);
+}
+
+#[test]
+fn concurrent_o_append_does_not_interleave_passthrough() {
+    concurrent_o_append_does_not_interleave(&["passthrough"]);
+}
+
+#[test]
+fn concurrent_o_append_does_not_interleave_uring_off() {
+    concurrent_o_append_does_not_interleave(&["uring=off"]);
+}
+
+fn concurrent_o_append_does_not_interleave(opts: &[&str]) {
     if !require_root_and_fuse() {
         return;
     }
     const THREADS: usize = 4;
     const RECORDS: usize = 400;
     const LEN: usize = 64;
-    let g = MountGuard::new(&[]);
+    let g = MountGuard::new(opts);
     let path = g.m("log");
     fs::write(&path, b"").unwrap();
     std::thread::scope(|s| {
@@ -182,11 +196,25 @@ fn concurrent_o_append_does_not_interleave() {
 }
 
 #[test]
-fn short_reads_at_eof_and_holes_past_eof() {
+fn short_reads_at_eof_and_holes_past_eof_default() {
+    short_reads_at_eof_and_holes_past_eof(&[]);
+}
+
+#[test]
+fn short_reads_at_eof_and_holes_past_eof_passthrough() {
+    short_reads_at_eof_and_holes_past_eof(&["passthrough"]);
+}
+
+#[test]
+fn short_reads_at_eof_and_holes_past_eof_uring_off() {
+    short_reads_at_eof_and_holes_past_eof(&["uring=off"]);
+}
+
+fn short_reads_at_eof_and_holes_past_eof(opts: &[&str]) {
     if !require_root_and_fuse() {
         return;
     }
-    let g = MountGuard::new(&[]);
+    let g = MountGuard::new(opts);
     both_ok(&g, "write 10 bytes", |r| {
         fs::write(r.join("f"), b"0123456789")
     });
@@ -457,11 +485,20 @@ fn fsync_and_fdatasync() {
 }
 
 #[test]
-fn fallocate_modes() {
+fn fallocate_modes_default() {
+    fallocate_modes(&[]);
+}
+
+#[test]
+fn fallocate_modes_passthrough() {
+    fallocate_modes(&["passthrough"]);
+}
+
+fn fallocate_modes(opts: &[&str]) {
     if !require_root_and_fuse() {
         return;
     }
-    let g = MountGuard::new(&[]);
+    let g = MountGuard::new(opts);
     let state = |r: &Path| -> io::Result<(u64, String)> {
         Ok((
             fs::metadata(r.join("f"))?.len(),
@@ -571,11 +608,25 @@ fn lseek_data_and_hole() {
 }
 
 #[test]
-fn copy_file_range_inside_and_out_of_the_mount() {
+fn copy_file_range_inside_and_out_of_the_mount_default() {
+    copy_file_range_inside_and_out_of_the_mount(&[]);
+}
+
+#[test]
+fn copy_file_range_inside_and_out_of_the_mount_splice() {
+    copy_file_range_inside_and_out_of_the_mount(&["copy=splice"]);
+}
+
+#[test]
+fn copy_file_range_inside_and_out_of_the_mount_passthrough() {
+    copy_file_range_inside_and_out_of_the_mount(&["passthrough"]);
+}
+
+fn copy_file_range_inside_and_out_of_the_mount(opts: &[&str]) {
     if !require_root_and_fuse() {
         return;
     }
-    let g = MountGuard::new(&[]);
+    let g = MountGuard::new(opts);
     let src_data = pattern(300_001, 3);
     both_ok(&g, "copy_file_range within the fs", |r| {
         fs::write(r.join("src"), &src_data)?;
@@ -688,11 +739,25 @@ fn rename_over_an_open_file() {
 }
 
 #[test]
-fn mmap_shared_read_write() {
+fn mmap_shared_read_write_default() {
+    mmap_shared_read_write(&[]);
+}
+
+#[test]
+fn mmap_shared_read_write_cache_none() {
+    mmap_shared_read_write(&["cache=none"]);
+}
+
+#[test]
+fn mmap_shared_read_write_passthrough() {
+    mmap_shared_read_write(&["passthrough"]);
+}
+
+fn mmap_shared_read_write(opts: &[&str]) {
     if !require_root_and_fuse() {
         return;
     }
-    let g = MountGuard::new(&[]);
+    let g = MountGuard::new(opts);
     const LEN: usize = 64 * 1024 + 100;
     let initial = pattern(LEN, 4);
     let run = |r: &Path| -> io::Result<Vec<u8>> {

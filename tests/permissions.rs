@@ -102,11 +102,20 @@ fn created_files_are_owned_by_the_creator() {
 }
 
 #[test]
-fn unprivileged_user_is_denied_like_natively() {
+fn unprivileged_user_is_denied_like_natively_default() {
+    unprivileged_user_is_denied_like_natively(&[]);
+}
+
+#[test]
+fn unprivileged_user_is_denied_like_natively_passthrough() {
+    unprivileged_user_is_denied_like_natively(&["passthrough"]);
+}
+
+fn unprivileged_user_is_denied_like_natively(opts: &[&str]) {
     if !require_root_and_fuse() {
         return;
     }
-    let g = MountGuard::with_setup(&[], |r| {
+    let g = MountGuard::with_setup(opts, |r| {
         fs::write(r.join("secret"), b"root only").unwrap();
         chmod(&r.join("secret"), 0o600).unwrap();
         fs::write(r.join("public"), b"everyone reads").unwrap();
@@ -364,12 +373,26 @@ fn setgid_directories_pass_their_group_on() {
 }
 
 #[test]
-fn setuid_is_cleared_on_write_truncate_and_chown() {
+fn setuid_is_cleared_on_write_truncate_and_chown_default() {
+    setuid_is_cleared_on_write_truncate_and_chown(&[]);
+}
+
+#[test]
+fn setuid_is_cleared_on_write_truncate_and_chown_passthrough() {
+    setuid_is_cleared_on_write_truncate_and_chown(&["passthrough"]);
+}
+
+#[test]
+fn setuid_is_cleared_on_write_truncate_and_chown_cache_none() {
+    setuid_is_cleared_on_write_truncate_and_chown(&["cache=none"]);
+}
+
+fn setuid_is_cleared_on_write_truncate_and_chown(opts: &[&str]) {
     if !require_root_and_fuse() {
         return;
     }
     let names = ["w", "t", "ft", "c", "uc", "rw", "sg", "nx"];
-    let g = MountGuard::new(&[]);
+    let g = MountGuard::new(opts);
     both_ok(&g, "root makes setuid files owned by the user", |r| {
         user_dir(r, "u", USER, GROUP, 0o755);
         for n in names {
