@@ -792,3 +792,28 @@ fn access_as_root_and_as_user() {
     );
     assert_eq!(m, n, "access() as uid {USER}: mount vs native");
 }
+
+/// pjdfstest skips link/05.t on FUSE: glibc answers pathconf(_PC_LINK_MAX) from `f_type`,
+/// and the kernel's FUSE magic is not in its table (127, "unknown"). The limit itself is
+/// BACKING's: link until EMLINK on both sides and compare where it stops.
+#[test]
+fn link_count_stops_at_the_backing_limit() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::new(&[]);
+    both_ok(&g, "link until EMLINK", |r| {
+        fs::create_dir(r.join("links"))?;
+        let file = r.join("links/f");
+        fs::write(&file, b"x")?;
+        let mut made = 1u64;
+        loop {
+            match fs::hard_link(&file, r.join(format!("links/l{made}"))) {
+                Ok(()) => made += 1,
+                Err(e) if e.raw_os_error() == Some(libc::EMLINK) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((made, fs::metadata(&file)?.nlink()))
+    });
+}
