@@ -902,9 +902,12 @@ impl Filesystem for UringFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
         let mut wanted = InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
-            | InitFlags::FUSE_ATOMIC_O_TRUNC
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_MAX_PAGES;
+        // Not FUSE_ATOMIC_O_TRUNC: with it the daemon truncates inside vfs_open, before the
+        // VFS checks deny-write (handle_truncate), so open(O_TRUNC) of a running executable
+        // would empty it and then fail with ETXTBSY. Without it the kernel strips O_TRUNC and
+        // truncates by setattr only after that check, as natively.
         if self.opts.cache == CacheMode::None {
             // Direct I/O must still allow mmap (fsx's mapread/mapwrite, executables).
             wanted |= InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;

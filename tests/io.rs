@@ -909,3 +909,33 @@ fn flock_conflicts_between_processes() {
     assert_eq!(n, (libc::EWOULDBLOCK, 0), "native");
     assert_eq!(m, n, "flock through the mount vs native");
 }
+
+/// open(O_TRUNC) of a running executable fails with ETXTBSY and leaves it whole. With
+/// FUSE_ATOMIC_O_TRUNC the daemon would truncate inside the open, before the VFS's
+/// deny-write check, and the running program would lose its text.
+#[test]
+fn truncating_open_of_a_running_executable_is_etxtbsy() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::new(&[]);
+    let sleep = fs::read("/bin/sleep").expect("read /bin/sleep");
+    for root in [g.n(""), g.m("")] {
+        let exe = root.join("sleeper");
+        fs::write(&exe, &sleep).unwrap();
+        fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let mut child = std::process::Command::new(&exe).arg("10").spawn().unwrap();
+        // Let the exec reach the point where the text is mapped.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let err = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_TRUNC)
+            .open(&exe)
+            .expect_err("open(O_TRUNC) of a running executable");
+        assert_eq!(err.raw_os_error(), Some(libc::ETXTBSY), "{}", exe.display());
+        assert_eq!(fs::metadata(&exe).unwrap().len(), sleep.len() as u64);
+        assert!(child.try_wait().unwrap().is_none(), "the program died");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
