@@ -185,7 +185,14 @@ impl UringFs {
     }
 
     fn ttl(&self) -> Duration {
-        self.opts.cache.ttl()
+        if self.opts.default_permissions {
+            self.opts.cache.ttl()
+        } else {
+            // Without default_permissions the kernel checks no search permission on a cached
+            // dentry, so one user's lookup would let another walk past a directory it may not
+            // search. Uncached, every walk revalidates by a LOOKUP made as the walker.
+            Duration::ZERO
+        }
     }
 
     fn open_flags(&self) -> FopenFlags {

@@ -259,11 +259,20 @@ fn unprivileged_user_is_denied_like_natively(opts: &[&str]) {
 }
 
 #[test]
-fn search_permission_is_checked_on_cached_dentries() {
+fn search_permission_is_checked_on_cached_dentries_default() {
+    search_permission_is_checked_on_cached_dentries(&[]);
+}
+
+#[test]
+fn search_permission_is_checked_on_cached_dentries_without_default_permissions() {
+    search_permission_is_checked_on_cached_dentries(&["nodefault_permissions"]);
+}
+
+fn search_permission_is_checked_on_cached_dentries(opts: &[&str]) {
     if !require_root_and_fuse() {
         return;
     }
-    let g = MountGuard::with_setup(&[], |r| {
+    let g = MountGuard::with_setup(opts, |r| {
         fs::create_dir(r.join("d")).unwrap();
         chmod(&r.join("d"), 0o700).unwrap();
         fs::write(r.join("d/secret"), b"behind a 0700 dir").unwrap();
