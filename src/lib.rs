@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 pub mod attr;
+pub mod audit;
 pub mod creds;
 pub mod datapath;
 pub mod error;
