@@ -315,14 +315,21 @@ impl UringFs {
         let inode = self.inode(ino)?;
         if let Some(mode) = mode {
             let perm = mode & 0o7777;
-            let current = sys::statx(inode.fd(), EMPTY, STATX_EMPTY, libc::STATX_MODE)?;
-            if only_drops_set_id_bits(u32::from(current.stx_mode) & 0o7777, perm) {
-                // The kernel's kill-suid on write/truncate/chown by a caller that may not
-                // chmod: natively no permission check applies, so none applies here.
-                sys::fchmod_empty(inode.fd(), perm)?;
-            } else {
+            let as_caller = {
                 let _caller = self.as_caller(req)?;
-                sys::fchmod_empty(inode.fd(), perm)?;
+                sys::fchmod_empty(inode.fd(), perm)
+            };
+            match as_caller {
+                Err(err) if err.raw_os_error() == Some(libc::EPERM) => {
+                    // The kernel's kill-suid on write/truncate/chown by a caller that may not
+                    // chmod: natively no permission check applies to it, so none does here.
+                    let current = sys::statx(inode.fd(), EMPTY, STATX_EMPTY, libc::STATX_MODE)?;
+                    if !only_drops_set_id_bits(u32::from(current.stx_mode) & 0o7777, perm) {
+                        return Err(err);
+                    }
+                    sys::fchmod_empty(inode.fd(), perm)?;
+                }
+                other => other?,
             }
         }
         let _caller = self.as_caller(req)?;

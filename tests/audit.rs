@@ -92,7 +92,7 @@ fn audit_all_meets_its_targets() {
     for headline in [
         "| path-based calls (window) | 0 | 0 |",
         "| possible symlink follows |",
-        "| statx per new file (copy) |",
+        "| statx per new file (copy; beyond one per getattr/setattr reply) |",
         "| direct reads/writes on backing files | 0 | 0 |",
         "| SQEs per io_uring_enter (strace) |",
         "| SQEs per io_uring_enter (daemon counters) |",

@@ -25,6 +25,9 @@ pub struct Phase {
     pub end: f64,
     /// Files of the tree this workload touches (created, for copy).
     pub files: u64,
+    /// getattr and setattr requests the daemon served during it (from its counters): each
+    /// answers with exactly one statx of the inode, whatever the file's history.
+    pub attr_replies: Option<u64>,
 }
 
 /// Count, errors and time of one syscall.
@@ -63,6 +66,8 @@ pub struct PhaseStats {
     pub enters: u64,
     /// All calls.
     pub total: u64,
+    /// See [`Phase::attr_replies`].
+    pub attr_replies: Option<u64>,
 }
 
 /// `io_uring_enter` and `io_uring_setup` as strace saw them.
@@ -154,6 +159,7 @@ pub fn analyse(
             .map(|p| PhaseStats {
                 name: p.name.clone(),
                 files: p.files,
+                attr_replies: p.attr_replies,
                 ..PhaseStats::default()
             })
             .collect(),
@@ -260,12 +266,22 @@ impl Analysis {
         out
     }
 
-    /// Direct stat calls per created file in the copy workload, if it ran.
+    /// Direct stat calls per created file in the copy workload, if it ran, beyond the one
+    /// statx each getattr/setattr reply needs (the workload's own `utimensat`, `fchmod` and
+    /// the kernel's refresh of the parent directory): what it costs the daemon to learn a
+    /// new file. Without the daemon's counters, the raw figure.
     pub fn stat_per_new_file(&self) -> Option<f64> {
-        self.phases
-            .iter()
-            .find(|p| p.name == "copy" && p.files > 0)
-            .map(|p| p.stat as f64 / p.files as f64)
+        self.copy_phase()
+            .map(|p| p.stat.saturating_sub(p.attr_replies.unwrap_or(0)) as f64 / p.files as f64)
+    }
+
+    /// All direct stat calls per created file in the copy workload, attribute replies included.
+    pub fn raw_stat_per_new_file(&self) -> Option<f64> {
+        self.copy_phase().map(|p| p.stat as f64 / p.files as f64)
+    }
+
+    fn copy_phase(&self) -> Option<&PhaseStats> {
+        self.phases.iter().find(|p| p.name == "copy" && p.files > 0)
     }
 
     /// Calls and time per category inside the window.
@@ -320,6 +336,7 @@ mod tests {
             start: 101.0,
             end: 102.0,
             files: 1,
+            attr_replies: None,
         }];
         let a = analyse(&calls, fds, Some("/b"), &phases, Some(102.5));
         assert_eq!(a.path_based.len(), 1);

@@ -32,6 +32,17 @@ impl RingCounters {
         }
     }
 
+    /// Requests of `op` (`getattr`) in the `ops:` part; 0 when it is not there.
+    pub fn op_requests(&self, op: &str) -> u64 {
+        self.ops
+            .split_whitespace()
+            .filter_map(|w| w.split_once('='))
+            .find(|(name, _)| *name == op)
+            .and_then(|(_, v)| v.split('/').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// `self - earlier`, counter by counter (saturating: a restarted daemon gives zeros).
     pub fn since(&self, earlier: &RingCounters) -> RingCounters {
         let mut batches = self.batches;
@@ -94,6 +105,19 @@ pub fn parse_line(line: &str) -> Option<RingCounters> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod op_tests {
+    use super::*;
+
+    #[test]
+    fn op_requests_reads_the_ops_part() {
+        let c = parse_line("stats: ring: rings=1 sqes=2 enters=1 ops_per_enter=2.00 batches=[1:0] ops: getattr=51/0/3165us setattr=7/1/20us").unwrap();
+        assert_eq!(c.op_requests("getattr"), 51);
+        assert_eq!(c.op_requests("setattr"), 7);
+        assert_eq!(c.op_requests("lookup"), 0);
+    }
 }
 
 /// The last `stats:` line in a log, if any.

@@ -210,15 +210,30 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
     let mut step_commands = Vec::new();
     for kind in &steps {
         let cmds = workload::commands(*kind, &tree, &target, owner);
+        let before = snapshot(&daemon);
         let start = now();
         for c in &cmds {
             workload::run(c).and_then(|()| check_interrupted())?;
         }
+        let end = now();
+        let after = snapshot(&daemon);
+        let attr_replies = before.zip(after).map(|(b, a)| {
+            ["getattr", "setattr"]
+                .iter()
+                .map(|op| a.op_requests(op).saturating_sub(b.op_requests(op)))
+                .sum()
+        });
         phases.push(Phase {
             name: kind.name().to_string(),
             start,
-            end: now(),
-            files: tree.files,
+            end,
+            // A copy creates the directories too, and each new entry is learnt the same way.
+            files: if *kind == WorkloadKind::Copy {
+                tree.files + tree.dirs
+            } else {
+                tree.files
+            },
+            attr_replies,
         });
         step_commands.push((kind.name().to_string(), cmds));
     }
@@ -323,6 +338,7 @@ fn inputs(a: &Analysis, counters: Option<&RingCounters>, unmounted: bool) -> Inp
         follows: Analysis::classes(&a.follows),
         backing_data: Analysis::classes(&a.backing_data),
         stat_per_new_file: a.stat_per_new_file(),
+        raw_stat_per_new_file: a.raw_stat_per_new_file(),
         teardown_path_based: a.teardown_path_based.len() as u64,
         teardown_observed: unmounted,
         enters: a.uring.enters,

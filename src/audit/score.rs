@@ -26,6 +26,8 @@ pub struct Inputs {
     pub backing_data: BTreeMap<String, u64>,
     /// Direct statx per created file in the copy workload, if it ran.
     pub stat_per_new_file: Option<f64>,
+    /// All stat calls per new file, attribute replies included (shown, not scored).
+    pub raw_stat_per_new_file: Option<f64>,
     /// Path-based calls after the unmount was requested.
     pub teardown_path_based: u64,
     /// The audit unmounted and traced the teardown (not with `--pid`).
@@ -219,6 +221,7 @@ mod tests {
     fn clean_run_scores_100_and_passes() {
         let inputs = Inputs {
             stat_per_new_file: Some(1.0),
+            raw_stat_per_new_file: Some(3.0),
             enters: 10,
             teardown_observed: true,
             ..Inputs::default()
@@ -238,6 +241,7 @@ mod tests {
             follows: map(&[("openat", 1), ("stat", 2)]),
             backing_data: map(&[("pread64", 5)]),
             stat_per_new_file: Some(2.5),
+            raw_stat_per_new_file: Some(4.5),
             ..Inputs::default()
         };
         let s = score(&inputs);
