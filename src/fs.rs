@@ -222,6 +222,36 @@ impl UringFs {
         })
     }
 
+    /// Answers a request whose reply is empty.
+    fn reply_empty(
+        &self,
+        op: Op,
+        ino: u64,
+        started: Instant,
+        res: io::Result<()>,
+        reply: ReplyEmpty,
+    ) {
+        match self.finish(op, ino, started, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    /// Answers a request that made or found an entry (one more lookup for the kernel).
+    fn reply_entry(
+        &self,
+        op: Op,
+        ino: u64,
+        started: Instant,
+        res: io::Result<Entry>,
+        reply: ReplyEntry,
+    ) {
+        match self.finish(op, ino, started, res) {
+            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
+            Err(e) => reply.error(e),
+        }
+    }
+
     fn inode(&self, nodeid: u64) -> io::Result<Arc<Inode>> {
         self.inodes.get(nodeid).ok_or_else(enoent)
     }
@@ -951,10 +981,7 @@ impl Filesystem for UringFs {
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let t = Instant::now();
         let res = self.do_lookup(req, parent.0, name);
-        match self.finish(Op::Lookup, parent.0, t, res) {
-            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
-            Err(e) => reply.error(e),
-        }
+        self.reply_entry(Op::Lookup, parent.0, t, res, reply);
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -1020,10 +1047,7 @@ impl Filesystem for UringFs {
         let res = self.make_entry(req, parent.0, name, |dir, name| {
             sys::mknodat(dir, name, mode, sys::makedev(major, minor))
         });
-        match self.finish(Op::MkNod, parent.0, t, res) {
-            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
-            Err(e) => reply.error(e),
-        }
+        self.reply_entry(Op::MkNod, parent.0, t, res, reply);
     }
 
     fn mkdir(
@@ -1039,10 +1063,7 @@ impl Filesystem for UringFs {
         let res = self.make_entry(req, parent.0, name, |dir, name| {
             sys::mkdirat(dir, name, mode)
         });
-        match self.finish(Op::MkDir, parent.0, t, res) {
-            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
-            Err(e) => reply.error(e),
-        }
+        self.reply_entry(Op::MkDir, parent.0, t, res, reply);
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -1061,10 +1082,7 @@ impl Filesystem for UringFs {
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let t = Instant::now();
         let res = self.do_remove(req, parent.0, name, libc::AT_REMOVEDIR);
-        match self.finish(Op::RmDir, parent.0, t, res) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(Op::RmDir, parent.0, t, res, reply);
     }
 
     fn symlink(
@@ -1081,10 +1099,7 @@ impl Filesystem for UringFs {
                 sys::symlinkat(&target, dir, name)
             })
         });
-        match self.finish(Op::Symlink, parent.0, t, res) {
-            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
-            Err(e) => reply.error(e),
-        }
+        self.reply_entry(Op::Symlink, parent.0, t, res, reply);
     }
 
     fn rename(
@@ -1099,10 +1114,7 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = self.do_rename(req, parent.0, name, newparent.0, newname, flags);
-        match self.finish(Op::Rename, parent.0, t, res) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(Op::Rename, parent.0, t, res, reply);
     }
 
     fn link(
@@ -1115,10 +1127,7 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = self.do_link(req, ino.0, newparent.0, newname);
-        match self.finish(Op::Link, ino.0, t, res) {
-            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
-            Err(e) => reply.error(e),
-        }
+        self.reply_entry(Op::Link, ino.0, t, res, reply);
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -1197,10 +1206,7 @@ impl Filesystem for UringFs {
         let t = Instant::now();
         // Locks are the kernel's (not negotiated), and data is never buffered here: a
         // flush only has to name a live handle.
-        match self.finish(Op::Flush, ino.0, t, self.file(ino.0, fh).map(drop)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(Op::Flush, ino.0, t, self.file(ino.0, fh).map(drop), reply);
     }
 
     fn release(
@@ -1217,10 +1223,7 @@ impl Filesystem for UringFs {
         let res = self.file(ino.0, fh).map(|_| {
             self.files.remove(fh.0);
         });
-        match self.finish(Op::Release, ino.0, t, res) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(Op::Release, ino.0, t, res, reply);
     }
 
     fn fsync(
@@ -1236,10 +1239,7 @@ impl Filesystem for UringFs {
             let _caller = self.io_as_caller(req);
             self.data.fsync(file.fd.as_fd(), datasync)
         });
-        match self.finish(Op::Fsync, ino.0, t, res) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(Op::Fsync, ino.0, t, res, reply);
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -1294,10 +1294,7 @@ impl Filesystem for UringFs {
         let res = self.dir(ino.0, fh).map(|_| {
             self.dirs.remove(fh.0);
         });
-        match self.finish(Op::ReleaseDir, ino.0, t, res) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(Op::ReleaseDir, ino.0, t, res, reply);
     }
 
     fn fsyncdir(
@@ -1312,10 +1309,7 @@ impl Filesystem for UringFs {
         let res = self
             .dir(ino.0, fh)
             .and_then(|dir| self.data.fsync(dir.fd.as_fd(), datasync));
-        match self.finish(Op::FsyncDir, ino.0, t, res) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(Op::FsyncDir, ino.0, t, res, reply);
     }
 
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
@@ -1347,10 +1341,7 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = self.do_setxattr(req, ino.0, name, value, flags);
-        match self.finish(Op::SetXattr, ino.0, t, res) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(Op::SetXattr, ino.0, t, res, reply);
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
@@ -1388,10 +1379,7 @@ impl Filesystem for UringFs {
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         let t = Instant::now();
         let res = self.do_access(req, ino.0, mask.bits());
-        match self.finish(Op::Access, ino.0, t, res) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(Op::Access, ino.0, t, res, reply);
     }
 
     fn create(
@@ -1448,10 +1436,7 @@ impl Filesystem for UringFs {
             let _caller = self.io_as_caller(req);
             self.data.fallocate(file.fd.as_fd(), mode, offset, length)
         });
-        match self.finish(Op::Fallocate, ino.0, t, res) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty(Op::Fallocate, ino.0, t, res, reply);
     }
 
     fn lseek(

@@ -6,6 +6,7 @@
 
 pub mod attr;
 pub mod audit;
+pub mod cli;
 pub mod creds;
 pub mod datapath;
 pub mod error;

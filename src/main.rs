@@ -55,19 +55,9 @@ fn main() -> ExitCode {
     if args.nth(1).is_some_and(|a| a == "audit") {
         return uringfs::audit::main(args.collect());
     }
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match uringfs::cli::parse("uringfs", std::env::args_os()) {
         Ok(cli) => cli,
-        Err(err) if !err.use_stderr() => {
-            // --help and --version.
-            let _ = err.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            let text = err.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("uringfs: {}", first.trim_start_matches("error: "));
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match plan(cli) {
         Ok(plan) => run(plan),

@@ -212,15 +212,7 @@ fn concurrent_writers_in_separate_subtrees() {
             );
         }
     }
-    assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
-    assert_trees_equal(
-        &g.backing,
-        &g.mnt,
-        TreeOpts {
-            mtime: true,
-            ino: true,
-        },
-    );
+    assert_mirror(&g);
 }
 
 #[test]
@@ -285,15 +277,7 @@ fn renames_across_directories() {
     both_ok(&g, "dir attrs", |r| {
         Ok((attr(&r.join("a"))?, attr(&r.join("c2"))?, attr(r)?))
     });
-    assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
-    assert_trees_equal(
-        &g.backing,
-        &g.mnt,
-        TreeOpts {
-            mtime: true,
-            ino: true,
-        },
-    );
+    assert_mirror(&g);
 }
 
 /// Asks the kernel to drop unused dentries and inodes, which sends FORGETs to the daemon.

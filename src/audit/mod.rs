@@ -27,26 +27,14 @@ use std::ffi::OsString;
 use std::io::{Seek as _, Write as _};
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 pub use options::{AuditArgs, WorkloadKind, parse_size};
 
 /// Runs `uringfs audit ARGS...` (`args` are the arguments after `audit`).
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let argv = std::iter::once(OsString::from("uringfs audit")).chain(args.iter().cloned());
-    let parsed = match AuditArgs::try_parse_from(argv) {
+    let parsed: AuditArgs = match crate::cli::parse("uringfs audit", argv) {
         Ok(a) => a,
-        Err(err) if !err.use_stderr() => {
-            // --help
-            let _ = err.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            let text = err.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("uringfs audit: {}", first.trim_start_matches("error: "));
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let outcome = match run::run(&parsed, &args) {
         Ok(o) => o,

@@ -585,6 +585,20 @@ pub fn tree_diff(a: &Path, b: &Path, opts: TreeOpts) -> Vec<String> {
 
 /// Panics listing all differences between the trees at `a` and `b`.
 #[track_caller]
+/// The native tree equals the backing one, and the mount shows the backing tree exactly,
+/// mtimes and inode numbers included.
+pub fn assert_mirror(g: &MountGuard) {
+    assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
+    assert_trees_equal(
+        &g.backing,
+        &g.mnt,
+        TreeOpts {
+            mtime: true,
+            ino: true,
+        },
+    );
+}
+
 pub fn assert_trees_equal(a: &Path, b: &Path, opts: TreeOpts) {
     let diffs = tree_diff(a, b, opts);
     assert!(
