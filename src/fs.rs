@@ -22,6 +22,7 @@ use log::{debug, error, warn};
 use parking_lot::Mutex;
 
 use crate::attr::{self, STATX_MASK};
+use crate::buffer::{AlignedBuf, is_aligned};
 use crate::creds::{CredGuard, CredSwitcher};
 use crate::datapath::{CopyMethod, DataPath};
 use crate::error::{ebadf, einval, enoent, errno, os};
@@ -43,6 +44,8 @@ pub struct OpenFile {
     nodeid: u64,
     /// The real (not `O_PATH`) backing fd.
     fd: OwnedFd,
+    /// Opened with `O_DIRECT`: its buffers must be aligned.
+    direct: bool,
     /// Keeps the inode's passthrough backing id registered while this file is open.
     _backing: Option<Arc<BackingId>>,
 }
@@ -498,11 +501,13 @@ impl UringFs {
         fh: FileHandle,
         offset: u64,
         size: u32,
-    ) -> io::Result<Vec<u8>> {
+    ) -> io::Result<AlignedBuf> {
         let file = self.file(ino, fh)?;
-        let mut buf = vec![0u8; size as usize];
+        let mut buf = AlignedBuf::zeroed(size as usize);
         let _caller = self.io_as_caller(req);
-        let len = self.data.read_at(file.fd.as_fd(), &mut buf, offset)?;
+        let len = self
+            .data
+            .read_at(file.fd.as_fd(), buf.as_mut_slice(), offset)?;
         buf.truncate(len);
         Ok(buf)
     }
@@ -516,6 +521,8 @@ impl UringFs {
         data: &[u8],
     ) -> io::Result<u32> {
         let file = self.file(ino, fh)?;
+        let bounce = (file.direct && !is_aligned(data)).then(|| AlignedBuf::copy_of(data));
+        let data = bounce.as_ref().map_or(data, AlignedBuf::as_slice);
         let _caller = self.io_as_caller(req);
         let written = self.data.write_at(file.fd.as_fd(), data, offset)?;
         u32::try_from(written).map_err(|_| einval())
@@ -1140,6 +1147,7 @@ impl Filesystem for UringFs {
         let fh = FileHandle(self.files.insert(OpenFile {
             nodeid: ino.0,
             fd,
+            direct: flags.0 & libc::O_DIRECT != 0,
             _backing: backing.clone(),
         }));
         match backing {
@@ -1166,7 +1174,7 @@ impl Filesystem for UringFs {
             t,
             self.do_read(req, ino.0, fh, offset, size),
         ) {
-            Ok(data) => reply.data(&data),
+            Ok(data) => reply.data(data.as_slice()),
             Err(e) => reply.error(e),
         }
     }
@@ -1405,6 +1413,7 @@ impl Filesystem for UringFs {
         let fh = FileHandle(self.files.insert(OpenFile {
             nodeid,
             fd,
+            direct: flags & libc::O_DIRECT != 0,
             _backing: backing.clone(),
         }));
         let generation = Generation(entry.generation);

@@ -6,6 +6,7 @@
 
 pub mod attr;
 pub mod audit;
+pub mod buffer;
 pub mod cli;
 pub mod creds;
 pub mod datapath;
