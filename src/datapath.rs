@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::attr::STATX_MASK;
-use crate::ring::{RingPool, RingStats};
+use crate::ring::RingPool;
 use crate::sys::{self, EMPTY};
 
 /// How copy_file_range on the mount copies between backing files.
@@ -28,14 +28,6 @@ pub enum DataPath {
 }
 
 impl DataPath {
-    /// Ring counters, when there is a ring.
-    pub fn ring_stats(&self) -> Option<RingStats> {
-        match self {
-            DataPath::Ring(ring) => Some(ring.stats()),
-            DataPath::Syscalls => None,
-        }
-    }
-
     /// Reads at `offset` until `buf` is full or EOF.
     ///
     /// # Errors

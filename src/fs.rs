@@ -177,11 +177,6 @@ impl UringFs {
         }
     }
 
-    /// The data path (for its counters).
-    pub fn data_path(&self) -> &DataPath {
-        &self.data
-    }
-
     /// Runs I/O on an open fd as the caller's uid/gid: an SQE carries its submitter's creds.
     fn io_as_caller(&self, req: &Request) -> CredGuard<'_> {
         self.creds.enter_ids(req.uid(), req.gid())
