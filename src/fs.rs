@@ -27,7 +27,9 @@ use crate::creds::{CredGuard, CredSwitcher};
 use crate::datapath::{CopyMethod, DataPath};
 use crate::error::{ebadf, einval, enoent, errno, os};
 use crate::handle::HandleTable;
-use crate::inode::{Inode, InodeKey, InodeTable, NewInode, ROOT_ID};
+use crate::inode::{
+    BackingHandle, Identity, Inode, InodeKey, InodeTable, NewInode, Pinned, ROOT_ID,
+};
 use crate::options::{CacheMode, MountOptions};
 use crate::stats::{Op, OpStats};
 use crate::sys::{self, EMPTY};
@@ -122,6 +124,7 @@ impl UringFs {
         opts: MountOptions,
         stats: Arc<OpStats>,
         data: DataPath,
+        fd_budget: usize,
     ) -> io::Result<UringFs> {
         let stx = sys::statx(backing.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
         let root = NewInode {
@@ -130,7 +133,7 @@ impl UringFs {
             file_type: libc::S_IFDIR,
         };
         Ok(UringFs {
-            inodes: InodeTable::new(root),
+            inodes: InodeTable::new(root, fd_budget)?,
             files: HandleTable::default(),
             dirs: HandleTable::default(),
             proc_fd: proc_self_fd,
@@ -250,8 +253,11 @@ impl UringFs {
         }
     }
 
-    fn inode(&self, nodeid: u64) -> io::Result<Arc<Inode>> {
-        self.inodes.get(nodeid).ok_or_else(enoent)
+    /// The inode `nodeid` with its fd open for this request. Runs before the request takes
+    /// its caller's credentials: reopening an fd the LRU closed needs the daemon's.
+    fn inode(&self, nodeid: u64) -> io::Result<Pinned> {
+        let inode = self.inodes.get(nodeid).ok_or_else(enoent)?;
+        self.inodes.pin(inode)
     }
 
     fn file(&self, nodeid: u64, fh: FileHandle) -> io::Result<Arc<OpenFile>> {
@@ -277,7 +283,7 @@ impl UringFs {
 
     /// Re-opens `inode` for I/O through `/proc/self/fd/N`. The magic link skips the path
     /// walk, so this must run as the caller: the open itself then checks the file's mode.
-    fn reopen(&self, inode: &Inode, flags: i32) -> io::Result<OwnedFd> {
+    fn reopen(&self, inode: &Pinned, flags: i32) -> io::Result<OwnedFd> {
         let name = sys::fd_name(inode.fd());
         sys::openat(self.proc_fd.as_fd(), &name, flags & !libc::O_NOFOLLOW, 0)
     }
@@ -291,7 +297,7 @@ impl UringFs {
         };
         let inode = self
             .inodes
-            .add_lookup(new, |new| generation_of(new.fd.as_fd()));
+            .add_lookup(new, |new| identity_of(new.fd.as_fd()));
         Entry {
             attr: attr::to_file_attr(inode.nodeid, stx),
             generation: inode.generation,
@@ -300,7 +306,7 @@ impl UringFs {
 
     /// Looks `name` up in `parent`: one `openat(O_PATH|O_NOFOLLOW)`, then a statx of the fd
     /// it gave, so the attributes are those of the very file the fd pins.
-    fn lookup_at(&self, parent: &Inode, name: &CStr) -> io::Result<Entry> {
+    fn lookup_at(&self, parent: &Pinned, name: &CStr) -> io::Result<Entry> {
         let fd = sys::openat(parent.fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
         let stx = sys::statx(fd.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
         Ok(self.adopt(fd, &stx))
@@ -310,10 +316,9 @@ impl UringFs {
         let parent = self.inode(parent)?;
         let bytes = name.as_bytes();
         if bytes == b"." || (bytes == b".." && parent.nodeid == ROOT_ID) {
-            // The kernel resolves these itself; answer them without leaving BACKING.
+            // The kernel resolves these itself; both name `parent`, and BACKING is never left.
             let stx = sys::statx(parent.fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
-            let same = self.inodes.get_by_key(&key_of(&stx)).ok_or_else(enoent)?;
-            let fd = self.reopen(&same, libc::O_PATH)?;
+            let fd = self.reopen(&parent, libc::O_PATH)?;
             return Ok(self.adopt(fd, &stx));
         }
         let name = lookup_name(name)?;
@@ -452,7 +457,7 @@ impl UringFs {
         sys::renameat2(olddir.fd(), &oldname, newdir.fd(), &newname, flags.bits())
     }
 
-    fn do_open(&self, req: &Request, ino: u64, flags: i32) -> io::Result<(Arc<Inode>, OwnedFd)> {
+    fn do_open(&self, req: &Request, ino: u64, flags: i32) -> io::Result<(Pinned, OwnedFd)> {
         let inode = self.inode(ino)?;
         let flags = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY);
         let fd = {
@@ -799,14 +804,22 @@ fn key_of(stx: &libc::statx) -> InodeKey {
     }
 }
 
-/// The generation from the inode's file handle (ext4 and most local fs: type 1 or 2,
-/// `{u32 ino, u32 gen}`); 0 where the fs has no handle of that shape.
-fn generation_of(fd: BorrowedFd<'_>) -> u64 {
+/// The inode's file handle (to reopen it after the fd LRU closed its fd) and the generation
+/// in it (ext4 and most local fs: type 1 or 2, `{u32 ino, u32 gen}`; 0 for other shapes).
+/// One `name_to_handle_at`, made only for inodes new to the table.
+fn identity_of(fd: BorrowedFd<'_>) -> Identity {
     match sys::name_to_handle_empty(fd) {
-        Ok((1 | 2, bytes)) if bytes.len() >= 8 => {
-            u64::from(u32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]))
+        Ok((kind, bytes)) => {
+            let generation = match (kind, bytes.get(4..8)) {
+                (1 | 2, Some(&[a, b, c, d])) => u64::from(u32::from_ne_bytes([a, b, c, d])),
+                _ => 0,
+            };
+            Identity {
+                handle: Some(BackingHandle { kind, bytes }),
+                generation,
+            }
         }
-        _ => 0,
+        Err(_) => Identity::default(),
     }
 }
 

@@ -7,12 +7,17 @@
 //! (a mount inside it), whose number could collide with one of BACKING's own.
 
 use std::collections::HashMap;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::io;
+use std::ops::Deref;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use fuser::BackingId;
+use lru::LruCache;
 use parking_lot::{Mutex, RwLock};
+
+use crate::sys;
 
 /// The FUSE root nodeid.
 pub const ROOT_ID: u64 = 1;
@@ -28,13 +33,29 @@ pub struct InodeKey {
     pub ino: u64,
 }
 
+/// A backing file handle (`name_to_handle_at`), from which a closed `O_PATH` fd is reopened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackingHandle {
+    /// `handle_type`.
+    pub kind: i32,
+    /// `f_handle`.
+    pub bytes: Vec<u8>,
+}
+
+/// What the table asks about a new inode, once.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// Its file handle, when the fs gives one.
+    pub handle: Option<BackingHandle>,
+    /// Its generation, so a reused inode number is a new file.
+    pub generation: u64,
+}
+
 /// One inode the kernel holds a reference to.
 #[derive(Debug)]
 pub struct Inode {
     /// The FUSE nodeid and the `st_ino` reported for it.
     pub nodeid: u64,
-    /// `O_PATH|O_NOFOLLOW` fd of the backing inode: every operation is relative to it.
-    pub fd: OwnedFd,
     /// Backing identity.
     pub key: InodeKey,
     /// Backing generation (from the file handle), so a reused number is a new file.
@@ -46,15 +67,16 @@ pub struct Inode {
     /// The kernel passthrough backing id while a file of this inode is open with one: the
     /// kernel allows one backing file per inode at a time. Open files hold the strong refs.
     pub backing: Mutex<Weak<BackingId>>,
+    /// The `O_PATH|O_NOFOLLOW` fd every operation is relative to, while open. The fd LRU
+    /// closes it (`None`) when the kernel holds more inodes than the fd budget; it is then
+    /// reopened from `handle`. Never held while taking the LRU lock.
+    fd: Mutex<Option<Arc<OwnedFd>>>,
+    /// How to reopen the fd; `None` (no handle: another device, or an fs without handles)
+    /// keeps the fd open for the inode's life.
+    handle: Option<BackingHandle>,
 }
 
 impl Inode {
-    /// The pinned fd.
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        use std::os::fd::AsFd;
-        self.fd.as_fd()
-    }
-
     /// The `st_ino` a getattr reports. The root's nodeid must be 1, but getattr's inode number
     /// is not a nodeid (the kernel copies it into `stat`), so the root shows BACKING's own.
     pub fn stat_ino(&self) -> u64 {
@@ -65,14 +87,36 @@ impl Inode {
         }
     }
 
-    /// Whether the inode is a directory.
-    pub fn is_dir(&self) -> bool {
-        self.file_type == libc::S_IFDIR
-    }
-
     /// Lookups currently held by the kernel.
     pub fn nlookup(&self) -> u64 {
         self.nlookup.load(Ordering::Relaxed)
+    }
+
+    /// Whether the fd LRU may close this inode's fd.
+    fn evictable(&self) -> bool {
+        self.handle.is_some() && self.nodeid != ROOT_ID
+    }
+}
+
+/// An inode with its fd held open for the length of one request, whatever the LRU does.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    inode: Arc<Inode>,
+    fd: Arc<OwnedFd>,
+}
+
+impl Pinned {
+    /// The inode's `O_PATH` fd.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Deref for Pinned {
+    type Target = Inode;
+
+    fn deref(&self) -> &Inode {
+        &self.inode
     }
 }
 
@@ -93,40 +137,64 @@ struct Maps {
     by_key: HashMap<InodeKey, u64>,
 }
 
-/// Nodeid -> inode, and backing identity -> nodeid.
+/// Nodeid -> inode, and backing identity -> nodeid, with an LRU of the inodes' open fds.
+///
+/// The kernel may hold more inodes than the process may hold fds (RLIMIT_NOFILE, whose hard
+/// limit an unprivileged-in-practice root may not raise). Inodes with a file handle keep
+/// their fd only while among the `fd_budget` most recently used; the others are reopened by
+/// `open_by_handle_at` when next used, relative to BACKING's root fd (needs
+/// CAP_DAC_READ_SEARCH, so `pin` runs before a request switches to its caller's fsuid).
 #[derive(Debug)]
 pub struct InodeTable {
-    /// Both maps under one lock, so they never disagree.
+    /// Both maps under one lock, so they never disagree. Lock order: before `lru`.
     maps: RwLock<Maps>,
     /// Device of BACKING: entries on other devices are remapped.
     root_dev: u64,
     /// Next nodeid of the remap range; never reused.
     next_remap: AtomicU64,
+    /// BACKING's root opened for reading: the mount fd handles are opened relative to
+    /// (`open_by_handle_at` refuses an `O_PATH` one with EBADF).
+    mount_fd: OwnedFd,
+    /// Evictable inodes whose fd is open, least recently used first.
+    lru: Mutex<LruCache<u64, Weak<Inode>>>,
+    /// How many evictable fds may be open at once.
+    fd_budget: usize,
 }
 
 impl InodeTable {
-    /// A table holding only the root, whose nodeid is `ROOT_ID` whatever its backing number.
-    pub fn new(root: NewInode) -> InodeTable {
+    /// A table holding only the root, whose nodeid is `ROOT_ID` whatever its backing number,
+    /// keeping at most `fd_budget` other inodes' fds open.
+    ///
+    /// # Errors
+    /// When the root cannot be opened for reading (its mount fd).
+    pub fn new(root: NewInode, fd_budget: usize) -> io::Result<InodeTable> {
         let root_dev = root.key.dev;
+        let mount_fd = sys::openat(root.fd.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+        let root_fd = Arc::new(root.fd);
+        // The root's fd is never closed: it holds the mount.
         let mut maps = Maps::default();
         maps.by_key.insert(root.key, ROOT_ID);
         maps.by_id.insert(
             ROOT_ID,
             Arc::new(Inode {
                 nodeid: ROOT_ID,
-                fd: root.fd,
                 key: root.key,
                 generation: 0,
                 file_type: libc::S_IFDIR,
                 nlookup: AtomicU64::new(1),
                 backing: Mutex::new(Weak::new()),
+                fd: Mutex::new(Some(Arc::clone(&root_fd))),
+                handle: None,
             }),
         );
-        InodeTable {
+        Ok(InodeTable {
             maps: RwLock::new(maps),
             root_dev,
             next_remap: AtomicU64::new(REMAP_BASE),
-        }
+            mount_fd,
+            lru: Mutex::new(LruCache::unbounded()),
+            fd_budget: fd_budget.max(1),
+        })
     }
 
     /// The inode with `nodeid`.
@@ -143,36 +211,106 @@ impl InodeTable {
             .cloned()
     }
 
-    /// Adds one kernel lookup of `new`: the known entry (whose fd is kept; `new.fd` closes)
-    /// or a new one with `generation()` asked only then.
+    /// `inode` with its fd open, reopening it by handle if the LRU closed it.
+    ///
+    /// # Errors
+    /// The errno of `open_by_handle_at` (`ESTALE` once the file is gone from BACKING).
+    pub fn pin(&self, inode: Arc<Inode>) -> io::Result<Pinned> {
+        let open = inode.fd.lock().clone();
+        let fd = match open {
+            Some(fd) => fd,
+            None => {
+                let handle = inode
+                    .handle
+                    .as_ref()
+                    .ok_or_else(|| io::Error::from_raw_os_error(libc::ESTALE))?;
+                let reopened = Arc::new(sys::open_by_handle_at(
+                    self.mount_fd.as_fd(),
+                    handle.kind,
+                    &handle.bytes,
+                    libc::O_PATH,
+                )?);
+                let mut slot = inode.fd.lock();
+                Arc::clone(slot.get_or_insert(reopened))
+            }
+        };
+        self.touch(&inode);
+        Ok(Pinned { inode, fd })
+    }
+
+    /// Marks `inode` most recently used and closes the fds of the inodes past the budget.
+    fn touch(&self, inode: &Arc<Inode>) {
+        if !inode.evictable() {
+            return;
+        }
+        let victims: Vec<Weak<Inode>> = {
+            let mut lru = self.lru.lock();
+            lru.put(inode.nodeid, Arc::downgrade(inode));
+            let excess = lru.len().saturating_sub(self.fd_budget);
+            (0..excess)
+                .filter_map(|_| lru.pop_lru().map(|(_, w)| w))
+                .collect()
+        };
+        // Requests using a victim hold their own Arc to its fd: closing ours is safe.
+        for victim in victims.iter().filter_map(Weak::upgrade) {
+            victim.fd.lock().take();
+        }
+    }
+
+    /// Adds one kernel lookup of `new`: the known entry (which keeps `new.fd` only if the LRU
+    /// had closed its own) or a new one, with `identify()` asked only then.
     pub fn add_lookup(
         &self,
         new: NewInode,
-        generation: impl FnOnce(&NewInode) -> u64,
+        identify: impl FnOnce(&NewInode) -> Identity,
     ) -> Arc<Inode> {
         if let Some(inode) = self.ref_existing(&new.key) {
+            self.adopt_fd(&inode, new.fd);
             return inode;
         }
-        let generation = generation(&new);
-        let mut maps = self.maps.write();
-        // Another thread may have added it between the two locks.
-        if let Some(inode) = maps.by_key.get(&new.key).and_then(|id| maps.by_id.get(id)) {
-            inode.nlookup.fetch_add(1, Ordering::Relaxed);
-            return Arc::clone(inode);
-        }
-        let nodeid = self.nodeid_for(&new.key, &maps);
-        let inode = Arc::new(Inode {
-            nodeid,
-            fd: new.fd,
-            key: new.key,
-            generation,
-            file_type: new.file_type,
-            nlookup: AtomicU64::new(1),
-            backing: Mutex::new(Weak::new()),
-        });
-        maps.by_key.insert(new.key, nodeid);
-        maps.by_id.insert(nodeid, Arc::clone(&inode));
+        let Identity { handle, generation } = identify(&new);
+        // A handle is opened relative to BACKING's root fd, so only inodes of its fs get one.
+        let handle = handle.filter(|_| new.key.dev == self.root_dev);
+        let inode = {
+            let mut maps = self.maps.write();
+            // Another thread may have added it between the two locks.
+            if let Some(inode) = maps.by_key.get(&new.key).and_then(|id| maps.by_id.get(id)) {
+                inode.nlookup.fetch_add(1, Ordering::Relaxed);
+                return Arc::clone(inode);
+            }
+            let nodeid = self.nodeid_for(&new.key, &maps);
+            let inode = Arc::new(Inode {
+                nodeid,
+                key: new.key,
+                generation,
+                file_type: new.file_type,
+                nlookup: AtomicU64::new(1),
+                backing: Mutex::new(Weak::new()),
+                fd: Mutex::new(Some(Arc::new(new.fd))),
+                handle,
+            });
+            maps.by_key.insert(new.key, nodeid);
+            maps.by_id.insert(nodeid, Arc::clone(&inode));
+            inode
+        };
+        self.touch(&inode);
         inode
+    }
+
+    /// Keeps `fd` as the inode's fd if it has none open (saves a reopen); else closes it.
+    fn adopt_fd(&self, inode: &Arc<Inode>, fd: OwnedFd) {
+        let stored = {
+            let mut slot = inode.fd.lock();
+            if slot.is_none() {
+                *slot = Some(Arc::new(fd));
+                true
+            } else {
+                false
+            }
+        };
+        if stored {
+            self.touch(inode);
+        }
     }
 
     fn ref_existing(&self, key: &InodeKey) -> Option<Arc<Inode>> {
@@ -217,6 +355,7 @@ impl InodeTable {
             if maps.by_key.get(&key) == Some(&nodeid) {
                 maps.by_key.remove(&key);
             }
+            self.lru.lock().pop(&nodeid);
         }
     }
 
@@ -225,12 +364,24 @@ impl InodeTable {
     fn inode_count(&self) -> usize {
         self.maps.read().by_id.len()
     }
+
+    /// Number of evictable inodes whose fd is open.
+    #[cfg(test)]
+    fn open_fds(&self) -> usize {
+        self.lru.lock().len()
+    }
+}
+
+/// The fd budget for a process allowed `nofile` fds: what is left after a quarter (at least
+/// 512) is kept for open files, directory streams, rings and `/dev/fuse`.
+pub fn fd_budget(nofile: u64) -> usize {
+    let nofile = usize::try_from(nofile).unwrap_or(usize::MAX);
+    nofile.saturating_sub((nofile / 4).max(512)).max(64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys;
 
     fn new_inode(dev: u64, ino: u64) -> NewInode {
         NewInode {
@@ -242,16 +393,27 @@ mod tests {
 
     fn table() -> InodeTable {
         let root = new_inode(7, 2);
-        InodeTable::new(NewInode {
-            file_type: libc::S_IFDIR,
-            ..root
-        })
+        InodeTable::new(
+            NewInode {
+                file_type: libc::S_IFDIR,
+                ..root
+            },
+            100,
+        )
+        .expect("table")
+    }
+
+    fn generation(generation: u64) -> impl FnOnce(&NewInode) -> Identity {
+        move |_| Identity {
+            handle: None,
+            generation,
+        }
     }
 
     #[test]
     fn nodeid_is_the_backing_ino() {
         let t = table();
-        let inode = t.add_lookup(new_inode(7, 1234), |_| 5);
+        let inode = t.add_lookup(new_inode(7, 1234), generation(5));
         assert_eq!(inode.nodeid, 1234);
         assert_eq!(inode.generation, 5);
         assert_eq!(t.get(1234).unwrap().key.ino, 1234);
@@ -260,8 +422,8 @@ mod tests {
     #[test]
     fn hard_links_share_one_entry_and_count_lookups() {
         let t = table();
-        let a = t.add_lookup(new_inode(7, 50), |_| 0);
-        let b = t.add_lookup(new_inode(7, 50), |_| panic!("generation asked twice"));
+        let a = t.add_lookup(new_inode(7, 50), generation(0));
+        let b = t.add_lookup(new_inode(7, 50), |_| panic!("identity asked twice"));
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(a.nlookup(), 2);
         t.forget(50, 1);
@@ -274,8 +436,8 @@ mod tests {
     #[test]
     fn ino_one_and_other_devices_are_remapped() {
         let t = table();
-        let one = t.add_lookup(new_inode(7, 1), |_| 0);
-        let other_dev = t.add_lookup(new_inode(8, 1234), |_| 0);
+        let one = t.add_lookup(new_inode(7, 1), generation(0));
+        let other_dev = t.add_lookup(new_inode(8, 1234), generation(0));
         assert!(one.nodeid >= REMAP_BASE && other_dev.nodeid >= REMAP_BASE);
         assert_ne!(one.nodeid, other_dev.nodeid);
         assert_ne!(one.nodeid, ROOT_ID);
@@ -284,12 +446,92 @@ mod tests {
     #[test]
     fn forget_saturates_and_never_drops_the_root() {
         let t = table();
-        t.add_lookup(new_inode(7, 9), |_| 0);
+        t.add_lookup(new_inode(7, 9), generation(0));
         t.forget(9, 10);
         assert!(t.get(9).is_none());
         t.forget(ROOT_ID, 100);
         assert!(t.get(ROOT_ID).is_some());
         t.forget(4242, 1);
         assert_eq!(t.inode_count(), 1);
+    }
+
+    /// More inodes than the fd budget: the least recently used lose their fd and get it
+    /// back by handle when next used, pointing at the same file.
+    #[test]
+    fn fds_past_the_budget_are_closed_and_reopened_by_handle() {
+        let dir = std::env::temp_dir().join(format!("uringfs-lru-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir_c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+        let root_fd = sys::open_dir_path(&dir_c, libc::O_PATH).unwrap();
+        let root_stx = sys::statx(
+            root_fd.as_fd(),
+            sys::EMPTY,
+            libc::AT_EMPTY_PATH,
+            libc::STATX_INO,
+        )
+        .unwrap();
+        let dev = libc::makedev(root_stx.stx_dev_major, root_stx.stx_dev_minor);
+        let t = InodeTable::new(
+            NewInode {
+                fd: root_fd,
+                key: InodeKey {
+                    dev,
+                    ino: root_stx.stx_ino,
+                },
+                file_type: libc::S_IFDIR,
+            },
+            2,
+        )
+        .unwrap();
+        let root = t.pin(t.get(ROOT_ID).unwrap()).unwrap();
+        let mut inodes = Vec::new();
+        for i in 0..3 {
+            std::fs::write(dir.join(format!("f{i}")), format!("{i}")).unwrap();
+            let name = std::ffi::CString::new(format!("f{i}")).unwrap();
+            let fd = sys::openat(root.fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0).unwrap();
+            let stx =
+                sys::statx(fd.as_fd(), sys::EMPTY, libc::AT_EMPTY_PATH, libc::STATX_INO).unwrap();
+            let (kind, bytes) = sys::name_to_handle_empty(fd.as_fd()).unwrap();
+            let new = NewInode {
+                fd,
+                key: InodeKey {
+                    dev,
+                    ino: stx.stx_ino,
+                },
+                file_type: libc::S_IFREG,
+            };
+            inodes.push(t.add_lookup(new, |_| Identity {
+                handle: Some(BackingHandle { kind, bytes }),
+                generation: 0,
+            }));
+        }
+        assert_eq!(t.open_fds(), 2);
+        assert!(
+            inodes[0].fd.lock().is_none(),
+            "the least recently used lost its fd"
+        );
+        let pinned = t.pin(Arc::clone(&inodes[0])).unwrap();
+        let stx = sys::statx(
+            pinned.fd(),
+            sys::EMPTY,
+            libc::AT_EMPTY_PATH,
+            libc::STATX_INO,
+        )
+        .unwrap();
+        assert_eq!(stx.stx_ino, inodes[0].key.ino);
+        assert_eq!(t.open_fds(), 2);
+        assert!(
+            inodes[1].fd.lock().is_none(),
+            "pinning the first evicted the next oldest"
+        );
+        drop(pinned);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn budget_keeps_room_for_other_fds() {
+        assert_eq!(fd_budget(20_000), 15_000);
+        assert_eq!(fd_budget(1024), 512);
+        assert_eq!(fd_budget(100), 64);
     }
 }

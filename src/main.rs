@@ -30,7 +30,8 @@ struct Cli {
     #[arg(short, long)]
     debug: bool,
     /// Mount options: ro, allow_other, default_permissions, nodefault_permissions,
-    /// fsname=NAME, threads=N, cache=none|auto|always, passthrough.
+    /// fsname=NAME, threads=N, cache=none|auto|always, passthrough, uring=on|off,
+    /// copy=kernel|splice, inode_fds=N.
     #[arg(short = 'o', value_name = "OPT[,OPT...]")]
     options: Vec<String>,
     /// FUSE worker threads (default: the number of CPUs).
@@ -196,9 +197,19 @@ fn detach() -> std::io::Result<()> {
 
 fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
     sys::umask(0);
-    if let Err(e) = sys::raise_nofile_limit() {
+    // Start-up only (before the mount is live): the one setting read by path.
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(1 << 20);
+    if let Err(e) = sys::raise_nofile_limit(nr_open) {
         log::warn!("cannot raise RLIMIT_NOFILE: {e}");
     }
+    let fd_budget = plan
+        .opts
+        .inode_fds
+        .unwrap_or_else(|| uringfs::inode::fd_budget(sys::nofile_limit().unwrap_or(1024)));
+    info!("keeping at most {fd_budget} inode fds open; older ones are reopened by handle");
     let backing = sys::open_dir_path(&plan.backing, libc::O_PATH)
         .map_err(|e| format!("cannot open backing directory: {e}"))?;
     let proc_self_fd = sys::open_dir_path(c"/proc/self/fd", libc::O_PATH)
@@ -226,6 +237,7 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
         plan.opts.clone(),
         Arc::clone(&stats),
         data,
+        fd_budget,
     )
     .map_err(|e| format!("cannot serve the backing directory: {e}"))?;
 

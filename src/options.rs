@@ -48,6 +48,8 @@ pub struct MountOptions {
     pub uring: bool,
     /// copy_file_range by splice on the ring instead of the in-kernel copy.
     pub copy_splice: bool,
+    /// At most this many inode `O_PATH` fds open (default: from RLIMIT_NOFILE).
+    pub inode_fds: Option<usize>,
 }
 
 impl Default for MountOptions {
@@ -62,6 +64,7 @@ impl Default for MountOptions {
             passthrough: false,
             uring: true,
             copy_splice: false,
+            inode_fds: None,
         }
     }
 }
@@ -92,6 +95,14 @@ impl MountOptions {
                 ("copy", Some("splice")) => self.copy_splice = true,
                 ("fsname", Some(name)) if !name.is_empty() => self.fsname = Some(name.into()),
                 ("threads", Some(n)) => self.threads = Some(parse_threads(n)?),
+                ("inode_fds", Some(n)) => match n.parse::<usize>() {
+                    Ok(n) if n >= 1 => self.inode_fds = Some(n),
+                    _ => {
+                        return Err(format!(
+                            "invalid inode_fds '{n}' (expected a positive number)"
+                        ));
+                    }
+                },
                 ("cache", Some("none" | "never")) => self.cache = CacheMode::None,
                 ("cache", Some("auto")) => self.cache = CacheMode::Auto,
                 ("cache", Some("always")) => self.cache = CacheMode::Always,
@@ -134,8 +145,9 @@ mod tests {
     #[test]
     fn lists_apply_in_order() {
         let mut opts = MountOptions::default();
-        opts.apply("ro,allow_other,cache=none,threads=3,fsname=src")
+        opts.apply("ro,allow_other,cache=none,threads=3,fsname=src,inode_fds=100")
             .unwrap();
+        assert_eq!(opts.inode_fds, Some(100));
         assert!(opts.read_only && opts.allow_other);
         assert_eq!(opts.cache, CacheMode::None);
         assert_eq!(opts.threads, Some(3));
@@ -155,5 +167,6 @@ mod tests {
         assert!(opts.apply("threads=x").is_err());
         assert!(opts.apply("ro=1").is_err());
         assert!(opts.apply("uring=maybe").is_err());
+        assert!(opts.apply("inode_fds=0").is_err());
     }
 }

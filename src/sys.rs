@@ -413,6 +413,57 @@ pub fn name_to_handle_empty(fd: BorrowedFd<'_>) -> io::Result<(i32, Vec<u8>)> {
     Ok((handle.kind, handle.data[..len].to_vec()))
 }
 
+/// `open_by_handle_at(2)`: reopens the inode a [`name_to_handle_empty`] handle names,
+/// relative to `mount_fd` (any fd on the same fs). Needs CAP_DAC_READ_SEARCH.
+///
+/// # Errors
+/// The errno of `open_by_handle_at(2)` (`ESTALE` when the file no longer exists).
+pub fn open_by_handle_at(
+    mount_fd: BorrowedFd<'_>,
+    kind: i32,
+    bytes: &[u8],
+    flags: i32,
+) -> io::Result<OwnedFd> {
+    const MAX_HANDLE_SZ: usize = 128;
+    #[repr(C)]
+    struct Handle {
+        bytes: u32,
+        kind: i32,
+        data: [u8; MAX_HANDLE_SZ],
+    }
+    if bytes.len() > MAX_HANDLE_SZ {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut handle = Handle {
+        bytes: bytes.len() as u32,
+        kind,
+        data: [0; MAX_HANDLE_SZ],
+    };
+    handle.data[..bytes.len()].copy_from_slice(bytes);
+    // SAFETY: `handle` has the layout of `struct file_handle` with `bytes` valid bytes.
+    owned(unsafe {
+        libc::open_by_handle_at(
+            mount_fd.as_raw_fd(),
+            (&mut handle as *mut Handle).cast(),
+            flags | libc::O_CLOEXEC,
+        )
+    })
+}
+
+/// The current `RLIMIT_NOFILE` soft limit.
+///
+/// # Errors
+/// The errno of `getrlimit(2)`.
+pub fn nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    Ok(lim.rlim_cur)
+}
+
 /// `setxattrat(2)` on `name` relative to `dirfd` (following it: used with `/proc/self/fd`).
 ///
 /// # Errors
@@ -791,17 +842,29 @@ pub fn fallocate(fd: BorrowedFd<'_>, mode: i32, offset: u64, len: u64) -> io::Re
     Ok(())
 }
 
-/// Raises `RLIMIT_NOFILE` to its hard limit: every known inode pins an fd.
+/// Raises `RLIMIT_NOFILE` as far as it goes: to `ceiling` (the kernel's `fs.nr_open`) when
+/// the process may raise its hard limit (root: CAP_SYS_RESOURCE), else to the hard limit.
+/// Every inode the kernel holds pins an fd, so this is how many inodes the mount can serve.
 ///
 /// # Errors
 /// The errno of `getrlimit`/`setrlimit`.
-pub fn raise_nofile_limit() -> io::Result<u64> {
+pub fn raise_nofile_limit(ceiling: u64) -> io::Result<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: `lim` is a valid rlimit.
     check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    if ceiling > lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: ceiling,
+            rlim_max: ceiling,
+        };
+        // SAFETY: `raised` is a valid rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Ok(ceiling);
+        }
+    }
     lim.rlim_cur = lim.rlim_max;
     // SAFETY: `lim` is a valid rlimit.
     check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;

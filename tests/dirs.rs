@@ -527,3 +527,57 @@ fn cp_a_diff_and_rsync_round_trip() {
         },
     );
 }
+
+/// More inodes than the daemon may keep fds for (`inode_fds=50`): the fd LRU closes the
+/// least recently used and reopens them by handle, and every file still works, by name and
+/// through fds opened long before.
+#[test]
+fn more_inodes_than_inode_fds() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::with_setup(&["inode_fds=50"], |r| {
+        for d in 0..4 {
+            fs::create_dir(r.join(format!("d{d}"))).unwrap();
+            for f in 0..150 {
+                fs::write(r.join(format!("d{d}/f{f}")), format!("{d}/{f}")).unwrap();
+            }
+        }
+    });
+    let early = fs::File::open(g.m("d0/f0")).unwrap();
+    for round in 0..2 {
+        for d in 0..4 {
+            for f in 0..150 {
+                let path = g.m(&format!("d{d}/f{f}"));
+                let meta = fs::metadata(&path).unwrap();
+                assert_eq!(
+                    meta.ino(),
+                    fs::metadata(g.b(&format!("d{d}/f{f}"))).unwrap().ino()
+                );
+                assert_eq!(
+                    fs::read_to_string(&path).unwrap(),
+                    format!("{d}/{f}"),
+                    "round {round}"
+                );
+            }
+        }
+    }
+    fs::hard_link(g.m("d3/f149"), g.m("d0/link")).unwrap();
+    std::os::unix::fs::chown(g.m("d1/f7"), Some(1000), Some(1000)).unwrap();
+    fs::set_permissions(
+        g.m("d2/f9"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut &early, &mut text).unwrap();
+    assert_eq!(text, "0/0");
+    assert_eq!(fs::metadata(g.b("d3/f149")).unwrap().nlink(), 2);
+    assert_eq!(fs::metadata(g.b("d1/f7")).unwrap().uid(), 1000);
+    assert_eq!(fs::metadata(g.b("d2/f9")).unwrap().mode() & 0o777, 0o600);
+    let daemon_log = g.log_text();
+    assert!(
+        !daemon_log.contains("ERROR"),
+        "daemon errors:\n{daemon_log}"
+    );
+}
