@@ -962,6 +962,10 @@ impl Filesystem for UringFs {
         let mut wanted = InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_PARALLEL_DIROPS
+            // The backing fs clears setuid/setgid itself: writes, truncates and chowns run
+            // with the caller's fsuid, which carries no CAP_FSETID. Without this the kernel
+            // asks for security.capability before every write.
+            | InitFlags::FUSE_HANDLE_KILLPRIV_V2
             | InitFlags::FUSE_MAX_PAGES;
         // Not FUSE_ATOMIC_O_TRUNC: with it the daemon truncates inside vfs_open, before the
         // VFS checks deny-write (handle_truncate), so open(O_TRUNC) of a running executable

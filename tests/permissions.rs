@@ -400,7 +400,7 @@ fn setuid_is_cleared_on_write_truncate_and_chown(opts: &[&str]) {
     if !require_root_and_fuse() {
         return;
     }
-    let names = ["w", "t", "ft", "c", "uc", "rw", "sg", "nx"];
+    let names = ["w", "t", "ft", "c", "uc", "rw", "sg", "nx", "ow"];
     let g = MountGuard::new(opts);
     both_ok(&g, "root makes setuid files owned by the user", |r| {
         user_dir(r, "u", USER, GROUP, 0o755);
@@ -411,6 +411,7 @@ fn setuid_is_cleared_on_write_truncate_and_chown(opts: &[&str]) {
             let mode = match n {
                 "sg" => 0o6775,
                 "nx" => 0o6744, // setgid without group exec is mandatory locking, never killed
+                "ow" => 0o6777, // writable by anyone: a non-owner's write must kill both bits
                 _ => 0o4755,
             };
             chmod(&p, mode)?;
@@ -448,6 +449,18 @@ fn setuid_is_cleared_on_write_truncate_and_chown(opts: &[&str]) {
         after_write & libc::S_ISUID,
         0,
         "S_ISUID survived a write by the owner (mode {after_write:o})"
+    );
+    let after_other_write = user_ok(&g, OTHER, OTHER, "non-owner writes", |r| {
+        OpenOptions::new()
+            .write(true)
+            .open(r.join("u/ow"))?
+            .write_all(b"#")?;
+        mode_of(&r.join("u/ow"))
+    });
+    assert_eq!(
+        after_other_write & (libc::S_ISUID | libc::S_ISGID),
+        0,
+        "S_ISUID/S_ISGID survived a write by a non-owner (mode {after_other_write:o})"
     );
     let after_truncate = user_ok(&g, USER, GROUP, "owner truncates by path", |r| {
         truncate(&r.join("u/t"), 3)?;
