@@ -28,6 +28,16 @@ impl AlignedBuf {
         }
     }
 
+    /// Makes the buffer `len` bytes long, reusing its memory when it is big enough. The bytes
+    /// are whatever the buffer held before: callers hand on only what they wrote.
+    pub fn resize(&mut self, len: usize) {
+        if self.storage.len() < self.start + len {
+            *self = AlignedBuf::zeroed(len);
+        } else {
+            self.len = len;
+        }
+    }
+
     /// An aligned copy of `data`.
     pub fn copy_of(data: &[u8]) -> AlignedBuf {
         let mut buf = AlignedBuf::zeroed(data.len());
@@ -73,5 +83,17 @@ mod tests {
         assert_eq!(copy.as_slice(), b"hell");
         copy.truncate(10);
         assert_eq!(copy.as_slice(), b"hell");
+        let mut reused = AlignedBuf::zeroed(8192);
+        let before = reused.as_slice().as_ptr();
+        reused.resize(100);
+        assert_eq!(reused.as_slice().len(), 100);
+        assert_eq!(
+            reused.as_slice().as_ptr(),
+            before,
+            "shrinking keeps the memory"
+        );
+        reused.resize(1 << 20);
+        assert_eq!(reused.as_slice().len(), 1 << 20);
+        assert!(is_aligned(reused.as_slice()));
     }
 }
