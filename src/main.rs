@@ -104,7 +104,14 @@ fn check_dir(path: &Path, what: &str) -> Result<(), String> {
 }
 
 fn run(plan: Plan) -> ExitCode {
-    let level = if plan.cli.debug { "debug" } else { "info" };
+    // fuser unmounts once more when its session ends after an external umount and warns of
+    // the EINVAL; that warning on every clean unmount would only mislead, so below debug
+    // fuser's session module logs errors only.
+    let level = if plan.cli.debug {
+        "debug"
+    } else {
+        "info,fuser::session=error"
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
 
     if plan.cli.foreground {
