@@ -219,6 +219,9 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
     info!("keeping at most {fd_budget} inode fds open; older ones are reopened by handle");
     let backing = sys::open_dir_path(&plan.backing, libc::O_PATH)
         .map_err(|e| format!("cannot open backing directory: {e}"))?;
+    let backing_mount_flags = sys::fstatvfs(backing.as_fd())
+        .map_err(|e| format!("cannot statfs the backing directory: {e}"))?
+        .f_flag;
     let proc_self_fd = sys::open_dir_path(c"/proc/self/fd", libc::O_PATH)
         .map_err(|e| format!("cannot open /proc/self/fd: {e}"))?;
     let proc_root = sys::open_dir_path(c"/proc", libc::O_PATH)
@@ -252,7 +255,7 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
     let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
     sys::block_signals(&signals).map_err(|e| format!("cannot block signals: {e}"))?;
 
-    let config = fuser_config(plan);
+    let config = fuser_config(plan, backing_mount_flags);
     let mut session = Session::new(fs, &plan.mountpoint, &config)
         .map_err(|e| format!("cannot mount {}: {e}", plan.mountpoint.display()))?;
     info!(
@@ -347,7 +350,8 @@ impl Counters {
     }
 }
 
-fn fuser_config(plan: &Plan) -> Config {
+/// fuser's configuration; `backing_mount_flags` are BACKING's `statvfs` `f_flag`.
+fn fuser_config(plan: &Plan, backing_mount_flags: u64) -> Config {
     let opts = &plan.opts;
     let mut config = Config::default();
     let fsname = opts
@@ -366,11 +370,23 @@ fn fuser_config(plan: &Plan) -> Config {
     if opts.default_permissions {
         config.mount_options.push(MountOption::DefaultPermissions);
     }
-    // The mirror keeps BACKING's semantics: devices and setuid files work as they do there
-    // (only root can mount with these).
-    if sys::geteuid() == 0 {
+    // The mirror is no more permissive than BACKING's own mount: setuid and device files work
+    // through it only where they work in BACKING (and only root may mount with them), else a
+    // nosuid,nodev USB stick mirrored with allow_other would hand out root.
+    let root = sys::geteuid() == 0;
+    let allows = |flag: u64| backing_mount_flags & flag == 0;
+    if root && !opts.nodev && allows(libc::ST_NODEV) {
         config.mount_options.push(MountOption::Dev);
+    } else {
+        config.mount_options.push(MountOption::NoDev);
+    }
+    if root && !opts.nosuid && allows(libc::ST_NOSUID) {
         config.mount_options.push(MountOption::Suid);
+    } else {
+        config.mount_options.push(MountOption::NoSuid);
+    }
+    if opts.noexec || !allows(libc::ST_NOEXEC) {
+        config.mount_options.push(MountOption::NoExec);
     }
     config.acl = if opts.allow_other {
         SessionACL::All

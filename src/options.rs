@@ -50,6 +50,12 @@ pub struct MountOptions {
     pub copy_splice: bool,
     /// At most this many inode `O_PATH` fds open (default: from RLIMIT_NOFILE).
     pub inode_fds: Option<usize>,
+    /// Refuse setuid/setgid execution even where BACKING's mount allows it.
+    pub nosuid: bool,
+    /// Refuse device files even where BACKING's mount allows them.
+    pub nodev: bool,
+    /// Refuse execution even where BACKING's mount allows it.
+    pub noexec: bool,
 }
 
 impl Default for MountOptions {
@@ -65,6 +71,9 @@ impl Default for MountOptions {
             uring: true,
             copy_splice: false,
             inode_fds: None,
+            nosuid: false,
+            nodev: false,
+            noexec: false,
         }
     }
 }
@@ -89,6 +98,9 @@ impl MountOptions {
                     self.default_permissions = false;
                 }
                 ("passthrough", None) => self.passthrough = true,
+                ("nosuid", None) => self.nosuid = true,
+                ("nodev", None) => self.nodev = true,
+                ("noexec", None) => self.noexec = true,
                 ("uring", Some("on")) => self.uring = true,
                 ("uring", Some("off")) => self.uring = false,
                 ("copy", Some("kernel")) => self.copy_splice = false,
@@ -156,6 +168,8 @@ mod tests {
             .unwrap();
         assert!(!opts.read_only && !opts.default_permissions);
         assert!(!opts.uring && opts.copy_splice);
+        opts.apply("nosuid,nodev,noexec").unwrap();
+        assert!(opts.nosuid && opts.nodev && opts.noexec);
     }
 
     #[test]

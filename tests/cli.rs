@@ -355,3 +355,35 @@ fn cache_modes_mount_and_round_trip() {
         assert_eq!(fs::read(g.b("f")).unwrap(), b"payload", "{mode}");
     }
 }
+
+/// A BACKING on a nosuid,nodev mount gives a nosuid,nodev mirror: the mount must not let a
+/// setuid binary or a device node work that would not work in BACKING itself.
+#[test]
+fn mirror_is_no_more_permissive_than_backing() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let dirs = Scratch::new();
+    let tmpfs = run(
+        "mount",
+        &[
+            OsStr::new("-t"),
+            OsStr::new("tmpfs"),
+            OsStr::new("-o"),
+            OsStr::new("nosuid,nodev,noexec"),
+            OsStr::new("tmpfs"),
+            dirs.backing.as_os_str(),
+        ],
+    );
+    assert!(tmpfs.status.success(), "mount tmpfs: {tmpfs:?}");
+    let g = MountGuard::start(dirs, &[], &[]);
+    let info = mount_at(&g.mnt).expect("the mirror is mounted");
+    let opts: Vec<&str> = info.mount_opts.split(',').collect();
+    for flag in ["nosuid", "nodev", "noexec"] {
+        assert!(
+            opts.contains(&flag),
+            "{flag} missing from {}",
+            info.mount_opts
+        );
+    }
+}

@@ -133,6 +133,10 @@ impl Drop for Scratch {
         if is_mounted(&self.mnt) {
             lazy_unmount(&self.mnt);
         }
+        // A test may have mounted another fs as the backing dir (after the mirror is gone).
+        if is_mounted(&self.backing) {
+            lazy_unmount(&self.backing);
+        }
         if let Err(e) = fs::remove_dir_all(&self.root) {
             eprintln!("warning: could not remove {}: {e}", self.root.display());
         }
