@@ -574,8 +574,12 @@ impl UringFs {
         let dir = self.dir(ino, fh)?;
         let mut stream = dir.stream.lock();
         Self::seek_dir(&dir, &mut stream, offset)?;
+        let mut added = false;
         loop {
-            Self::fill_pending(&dir, &mut stream)?;
+            if let Err(err) = Self::fill_pending(&dir, &mut stream) {
+                // What was already added stands; the next call meets the error again.
+                return if added { Ok(()) } else { Err(err) };
+            }
             let Some(entry) = stream.pending.front() else {
                 return Ok(());
             };
@@ -589,10 +593,40 @@ impl UringFs {
             if full {
                 return Ok(());
             }
+            added = true;
             let next = entry.next_offset;
             stream.pending.pop_front();
             stream.offset = next;
         }
+    }
+
+    /// Looks up a reply's worth of `names` in `parent` as the caller: one OPENAT batch and one
+    /// STATX batch on the ring. A name the caller may not look up (a directory it can read
+    /// but not search) is looked up again as the daemon: its entry must still be listed, as
+    /// getdents lists it natively, and the kernel hands its attributes to nobody who could not
+    /// have searched the directory (default_permissions checks the walk; without it entries are
+    /// not cached and every walk looks up as the walker).
+    fn readdirplus_lookups(
+        &self,
+        req: &Request,
+        parent: &Pinned,
+        names: &[&CStr],
+    ) -> io::Result<Vec<io::Result<(OwnedFd, libc::statx)>>> {
+        let mut found = {
+            let _caller = self.as_caller(req)?;
+            self.data.lookup_batch(parent.fd(), names)
+        };
+        for (slot, name) in found.iter_mut().zip(names) {
+            let denied = matches!(slot, Err(e) if e.raw_os_error() == Some(libc::EACCES));
+            if denied {
+                *slot = sys::openat(parent.fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0)
+                    .and_then(|fd| {
+                        let stx = sys::statx(fd.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
+                        Ok((fd, stx))
+                    });
+            }
+        }
+        Ok(found)
     }
 
     fn do_readdirplus(
@@ -605,23 +639,31 @@ impl UringFs {
     ) -> io::Result<()> {
         let dir = self.dir(ino, fh)?;
         let parent = self.inode(ino)?;
-        let _caller = self.as_caller(req)?;
         let mut stream = dir.stream.lock();
         let ttl = self.ttl();
         Self::seek_dir(&dir, &mut stream, offset)?;
+        // Once an entry is in the reply its lookup is the kernel's: a later error must not
+        // throw the reply (and those lookups) away.
+        let mut added = false;
         loop {
-            Self::fill_pending(&dir, &mut stream)?;
-            if stream.pending.is_empty() {
+            let looked_up = Self::fill_pending(&dir, &mut stream).and_then(|()| {
+                let batch = reply_batch(&stream.pending);
+                let names: Vec<&CStr> = batch
+                    .iter()
+                    .filter(|e| !is_dot_or_dotdot(e.name.as_bytes()))
+                    .map(|e| e.name.as_c_str())
+                    .collect();
+                let found = self.readdirplus_lookups(req, &parent, &names)?;
+                Ok((batch, found))
+            });
+            let (batch, found) = match looked_up {
+                Ok(done) => done,
+                Err(err) => return if added { Ok(()) } else { Err(err) },
+            };
+            if batch.is_empty() {
                 return Ok(());
             }
-            let batch = reply_batch(&stream.pending);
-            let names: Vec<&CStr> = batch
-                .iter()
-                .filter(|e| !is_dot_or_dotdot(e.name.as_bytes()))
-                .map(|e| e.name.as_c_str())
-                .collect();
-            // One OPENAT batch and one STATX batch for everything this reply can hold.
-            let mut found = self.data.lookup_batch(parent.fd(), &names).into_iter();
+            let mut found = found.into_iter();
             for entry in &batch {
                 let name = OsStr::from_bytes(entry.name.as_bytes());
                 let full = if is_dot_or_dotdot(entry.name.as_bytes()) {
@@ -654,9 +696,14 @@ impl UringFs {
                             full
                         }
                         // Gone since getdents: skip it, as a racing unlink would.
+                        Some(Err(err)) if err.raw_os_error() == Some(libc::ENOENT) => false,
+                        // Anything else (EMFILE, EIO...) fails the listing rather than
+                        // silently shortening it; what is already in the reply stands.
                         Some(Err(err)) => {
-                            debug!("readdirplus: skipping {:?}: {err}", entry.name);
-                            false
+                            if matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                                error!("readdirplus {:?}: {err}", entry.name);
+                            }
+                            return if added { Ok(()) } else { Err(err) };
                         }
                         None => false,
                     }
@@ -665,6 +712,7 @@ impl UringFs {
                     // The fds looked up for entries after this one just close.
                     return Ok(());
                 }
+                added = true;
                 stream.pending.pop_front();
                 stream.offset = entry.next_offset;
             }

@@ -540,3 +540,25 @@ fn sticky_directory_protects_other_users_files() {
     });
     assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
 }
+
+/// A directory its owner may read but not search (mode 0644): listing it gives every name,
+/// as natively, while stat of an entry is refused. Readdirplus must not drop the entries
+/// the caller cannot look up.
+#[test]
+fn readable_but_unsearchable_directory_lists_every_name() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::with_setup(&[], |r| {
+        user_dir(r, "d", USER, GROUP, 0o755);
+        for n in ["a", "b", "c", "dd", "e"] {
+            fs::write(r.join("d").join(n), n).unwrap();
+        }
+        chmod(&r.join("d"), 0o644).unwrap();
+    });
+    let names = user_ok(&g, USER, GROUP, "list d", |r| dir_names(&r.join("d")));
+    assert_eq!(names.len(), 5, "{names:?}");
+    user_err(&g, USER, GROUP, "stat d/a", libc::EACCES, |r| {
+        fs::symlink_metadata(r.join("d/a"))
+    });
+}
