@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io;
 use std::ops::Deref;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use fuser::BackingId;
@@ -74,6 +74,8 @@ pub struct Inode {
     /// How to reopen the fd; `None` (no handle: another device, or an fs without handles)
     /// keeps the fd open for the inode's life.
     handle: Option<BackingHandle>,
+    /// Set when FORGET removed the entry from the table (under the maps write lock).
+    forgotten: AtomicBool,
 }
 
 impl Inode {
@@ -185,6 +187,7 @@ impl InodeTable {
                 backing: Mutex::new(Weak::new()),
                 fd: Mutex::new(Some(Arc::clone(&root_fd))),
                 handle: None,
+                forgotten: AtomicBool::new(false),
             }),
         );
         Ok(InodeTable {
@@ -224,12 +227,24 @@ impl InodeTable {
                     .handle
                     .as_ref()
                     .ok_or_else(|| io::Error::from_raw_os_error(libc::ESTALE))?;
-                let reopened = Arc::new(sys::open_by_handle_at(
+                let reopened = match sys::open_by_handle_at(
                     self.mount_fd.as_fd(),
                     handle.kind,
                     &handle.bytes,
                     libc::O_PATH,
-                )?);
+                ) {
+                    Ok(fd) => Arc::new(fd),
+                    Err(err) => {
+                        if err.raw_os_error() == Some(libc::ESTALE) {
+                            // The file is gone: its number may name a new file from now on.
+                            let mut maps = self.maps.write();
+                            if maps.by_key.get(&inode.key) == Some(&inode.nodeid) {
+                                maps.by_key.remove(&inode.key);
+                            }
+                        }
+                        return Err(err);
+                    }
+                };
                 let mut slot = inode.fd.lock();
                 Arc::clone(slot.get_or_insert(reopened))
             }
@@ -240,7 +255,9 @@ impl InodeTable {
 
     /// Marks `inode` most recently used and closes the fds of the inodes past the budget.
     fn touch(&self, inode: &Arc<Inode>) {
-        if !inode.evictable() {
+        // A request may still hold an entry FORGET removed, whose nodeid a new entry may have
+        // by now: that one owns the LRU slot.
+        if !inode.evictable() || inode.forgotten.load(Ordering::Relaxed) {
             return;
         }
         let victims: Vec<Weak<Inode>> = {
@@ -257,26 +274,45 @@ impl InodeTable {
         }
     }
 
-    /// Adds one kernel lookup of `new`: the known entry (which keeps `new.fd` only if the LRU
-    /// had closed its own) or a new one, with `identify()` asked only then.
+    /// Adds one kernel lookup of `new`: the known entry for its `(dev, ino)` if that is still
+    /// the same file, else a new entry. `identify()` is asked at most once, and not at all when
+    /// the known entry's fd is open.
     pub fn add_lookup(
         &self,
         new: NewInode,
         identify: impl FnOnce(&NewInode) -> Identity,
     ) -> Arc<Inode> {
-        if let Some(inode) = self.ref_existing(&new.key) {
-            self.adopt_fd(&inode, new.fd);
+        // An entry whose fd is open pins its backing inode, so its number cannot have been
+        // reused: it is the same file (and `new.fd` just closes).
+        if let Some(inode) = self.ref_existing(&new.key, |i| i.fd.lock().is_some()) {
             return inode;
         }
         let Identity { handle, generation } = identify(&new);
         // A handle is opened relative to BACKING's root fd, so only inodes of its fs get one.
         let handle = handle.filter(|_| new.key.dev == self.root_dev);
+        // The LRU closed the entry's fd, so the backing inode was free to go and its number to
+        // be reused by another file: only the file handle (it carries the generation) tells.
+        let same_file =
+            |i: &Arc<Inode>| i.fd.lock().is_some() || (i.handle.is_some() && i.handle == handle);
+        if let Some(inode) = self.ref_existing(&new.key, same_file) {
+            self.adopt_fd(&inode, new.fd);
+            return inode;
+        }
         let inode = {
             let mut maps = self.maps.write();
-            // Another thread may have added it between the two locks.
-            if let Some(inode) = maps.by_key.get(&new.key).and_then(|id| maps.by_id.get(id)) {
-                inode.nlookup.fetch_add(1, Ordering::Relaxed);
-                return Arc::clone(inode);
+            if let Some(known) = maps.by_key.get(&new.key).and_then(|id| maps.by_id.get(id)) {
+                if same_file(known) {
+                    // Another thread added it between the locks.
+                    known.nlookup.fetch_add(1, Ordering::Relaxed);
+                    let known = Arc::clone(known);
+                    drop(maps);
+                    self.adopt_fd(&known, new.fd);
+                    return known;
+                }
+                // A different file now has this number. The old entry stays, for the lookups
+                // the kernel holds on it, until FORGET; new lookups reach the new file, under a
+                // remapped nodeid while the old one is in use.
+                maps.by_key.remove(&new.key);
             }
             let nodeid = self.nodeid_for(&new.key, &maps);
             let inode = Arc::new(Inode {
@@ -288,6 +324,7 @@ impl InodeTable {
                 backing: Mutex::new(Weak::new()),
                 fd: Mutex::new(Some(Arc::new(new.fd))),
                 handle,
+                forgotten: AtomicBool::new(false),
             });
             maps.by_key.insert(new.key, nodeid);
             maps.by_id.insert(nodeid, Arc::clone(&inode));
@@ -313,9 +350,18 @@ impl InodeTable {
         }
     }
 
-    fn ref_existing(&self, key: &InodeKey) -> Option<Arc<Inode>> {
+    /// The entry for `key` with one more lookup, if it passes `check`; under the maps lock so
+    /// a concurrent FORGET cannot drop it in between.
+    fn ref_existing(
+        &self,
+        key: &InodeKey,
+        check: impl FnOnce(&Arc<Inode>) -> bool,
+    ) -> Option<Arc<Inode>> {
         let maps = self.maps.read();
         let inode = maps.by_key.get(key).and_then(|id| maps.by_id.get(id))?;
+        if !check(inode) {
+            return None;
+        }
         inode.nlookup.fetch_add(1, Ordering::Relaxed);
         Some(Arc::clone(inode))
     }
@@ -351,6 +397,7 @@ impl InodeTable {
         inode.nlookup.store(left, Ordering::Relaxed);
         if left == 0 {
             let key = inode.key;
+            inode.forgotten.store(true, Ordering::Relaxed);
             maps.by_id.remove(&nodeid);
             if maps.by_key.get(&key) == Some(&nodeid) {
                 maps.by_key.remove(&key);
@@ -526,6 +573,56 @@ mod tests {
         );
         drop(pinned);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Once the LRU closed an entry's fd its number may be reused by another file: a lookup
+    /// finding that number with another file handle gets a new entry, never the stale one.
+    #[test]
+    fn a_reused_number_with_another_handle_is_a_new_entry() {
+        let root = new_inode(7, 2);
+        let t = InodeTable::new(
+            NewInode {
+                file_type: libc::S_IFDIR,
+                ..root
+            },
+            1,
+        )
+        .unwrap();
+        let handle = |b: u8| {
+            move |_: &NewInode| Identity {
+                handle: Some(BackingHandle {
+                    kind: 1,
+                    bytes: vec![b; 8],
+                }),
+                generation: u64::from(b),
+            }
+        };
+        let old = t.add_lookup(new_inode(7, 40), handle(1));
+        t.add_lookup(new_inode(7, 41), handle(2));
+        assert!(old.fd.lock().is_none(), "budget 1: the older fd was closed");
+        let same = t.add_lookup(new_inode(7, 40), handle(1));
+        assert!(Arc::ptr_eq(&same, &old), "same handle: same file");
+        assert_eq!(old.nlookup(), 2);
+        t.add_lookup(new_inode(7, 41), handle(2));
+        assert!(old.fd.lock().is_none());
+        let reused = t.add_lookup(new_inode(7, 40), handle(9));
+        assert!(!Arc::ptr_eq(&reused, &old), "another handle: another file");
+        assert!(
+            reused.nodeid >= REMAP_BASE,
+            "the old entry still holds nodeid 40"
+        );
+        assert_eq!(reused.generation, 9);
+        assert!(
+            t.get(40).is_some(),
+            "the kernel's lookups on the old entry stay valid"
+        );
+        t.forget(40, 2);
+        assert!(t.get(40).is_none());
+        let found = t.get_by_key(&InodeKey { dev: 7, ino: 40 }).unwrap();
+        assert!(
+            Arc::ptr_eq(&found, &reused),
+            "forgetting the old entry keeps the new mapping"
+        );
     }
 
     #[test]
