@@ -5,6 +5,10 @@
 //! the handler thread's fsuid, fsgid and supplementary groups. The FUSE request carries no
 //! supplementary groups: they are read from `/proc/TID/status` of the calling thread (via a
 //! `/proc` fd pinned at start), best-effort: when the caller is gone, it gets none.
+//!
+//! `setfsuid` drops only the filesystem capabilities; a non-root caller's request also runs
+//! with an empty effective capability set (per-thread `capset`), or root's CAP_SYS_RESOURCE
+//! would let any user write into ext4's reserved blocks and past quotas.
 
 use std::ffi::CString;
 use std::io;
@@ -21,7 +25,12 @@ pub struct CredSwitcher {
     enabled: bool,
     /// The daemon's own groups, restored after each request.
     daemon_groups: Vec<u32>,
+    /// The daemon's own capabilities, restored after each non-root request.
+    daemon_caps: sys::ThreadCaps,
 }
+
+/// `CAP_SYS_ADMIN`: registering a passthrough backing file needs it (and nothing else does).
+pub const CAP_SYS_ADMIN: u64 = 1 << 21;
 
 /// Restores the daemon's credentials on this thread when dropped.
 #[derive(Debug)]
@@ -50,6 +59,7 @@ impl CredSwitcher {
             proc_root,
             enabled: sys::geteuid() == 0,
             daemon_groups: sys::getgroups()?,
+            daemon_caps: sys::thread_caps()?,
         })
     }
 
@@ -68,6 +78,7 @@ impl CredSwitcher {
             sys::setgroups_thread(&groups)?;
             sys::setfsgid(gid);
             sys::setfsuid(uid);
+            self.drop_caps(0);
             Switched::All
         };
         Ok(CredGuard {
@@ -77,8 +88,9 @@ impl CredSwitcher {
     }
 
     /// Like `enter`, but keeps the daemon's groups: for I/O on an fd the caller already
-    /// opened, where only the ids matter (ownership of blocks, the kernel's suid rules).
-    pub fn enter_ids(&self, uid: u32, gid: u32) -> CredGuard<'_> {
+    /// opened, where only the ids matter (ownership of blocks, the kernel's suid rules). Of the
+    /// daemon's capabilities a non-root caller keeps only those in `keep`.
+    pub fn enter_ids(&self, uid: u32, gid: u32, keep: u64) -> CredGuard<'_> {
         let switched = if !self.enabled || (uid == 0 && gid == 0) {
             Switched::Nothing
         } else {
@@ -87,12 +99,30 @@ impl CredSwitcher {
                 Switched::Gid
             } else {
                 sys::setfsuid(uid);
+                self.drop_caps(keep);
                 Switched::Ids
             }
         };
         CredGuard {
             switcher: self,
             switched,
+        }
+    }
+
+    /// Lowers this thread's effective capabilities to `keep`.
+    fn drop_caps(&self, keep: u64) {
+        let lowered = sys::ThreadCaps {
+            effective: self.daemon_caps.effective & keep,
+            ..self.daemon_caps
+        };
+        if let Err(err) = sys::set_thread_caps(&lowered) {
+            log::error!("cannot drop capabilities for a caller: {err}");
+        }
+    }
+
+    fn restore_caps(&self) {
+        if let Err(err) = sys::set_thread_caps(&self.daemon_caps) {
+            log::error!("cannot restore the daemon's capabilities: {err}");
         }
     }
 
@@ -127,11 +157,13 @@ impl Drop for CredGuard<'_> {
             Switched::Nothing => {}
             Switched::Gid => sys::setfsgid(0),
             Switched::Ids => {
+                self.switcher.restore_caps();
                 sys::setfsuid(0);
                 sys::setfsgid(0);
             }
             Switched::All => {
-                // fsuid first: going back to 0 raises the fs capabilities again.
+                // Capabilities first: setgroups needs CAP_SETGID back.
+                self.switcher.restore_caps();
                 sys::setfsuid(0);
                 sys::setfsgid(0);
                 if let Err(err) = sys::setgroups_thread(&self.switcher.daemon_groups) {
@@ -158,6 +190,35 @@ fn parse_groups(status: &[u8]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A non-root caller's request runs without the daemon's capabilities, which come back
+    /// after it. (Needs root: without it the switcher is disabled and there is nothing to see.)
+    #[test]
+    fn a_caller_runs_without_the_daemons_capabilities() {
+        if sys::geteuid() != 0 {
+            assert!(std::env::var("CI").is_err(), "CI must run this test as root");
+            eprintln!("SKIP: needs root");
+            return;
+        }
+        std::thread::spawn(|| {
+            let proc_root = sys::open_dir_path(c"/proc", libc::O_PATH).expect("open /proc");
+            let switcher = CredSwitcher::new(proc_root).expect("switcher");
+            let before = sys::thread_caps().unwrap();
+            {
+                let _guard = switcher.enter(1000, 1000, 0).expect("enter");
+                assert_eq!(sys::thread_caps().unwrap().effective, 0);
+            }
+            assert_eq!(sys::thread_caps().unwrap(), before);
+            {
+                let _guard = switcher.enter_ids(1000, 1000, CAP_SYS_ADMIN);
+                let effective = sys::thread_caps().unwrap().effective;
+                assert_eq!(effective, before.effective & CAP_SYS_ADMIN);
+            }
+            assert_eq!(sys::thread_caps().unwrap(), before);
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn groups_line_is_parsed() {

@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 
 use crate::attr::{self, STATX_MASK};
 use crate::buffer::{AlignedBuf, is_aligned};
-use crate::creds::{CredGuard, CredSwitcher};
+use crate::creds::{CAP_SYS_ADMIN, CredGuard, CredSwitcher};
 use crate::datapath::{CopyMethod, DataPath};
 use crate::error::{ebadf, einval, enoent, errno, os};
 use crate::handle::HandleTable;
@@ -163,7 +163,9 @@ impl UringFs {
         if let Some(id) = slot.upgrade() {
             return Some(id);
         }
-        let _caller = self.io_as_caller(req);
+        // The ioctl needs CAP_SYS_ADMIN; the credentials it captures must not carry
+        // CAP_FSETID (the kernel would keep setuid bits on writes) or CAP_SYS_RESOURCE.
+        let _caller = self.creds.enter_ids(req.uid(), req.gid(), CAP_SYS_ADMIN);
         match register(fd) {
             Ok(id) => {
                 let id = Arc::new(id);
@@ -182,7 +184,7 @@ impl UringFs {
 
     /// Runs I/O on an open fd as the caller's uid/gid: an SQE carries its submitter's creds.
     fn io_as_caller(&self, req: &Request) -> CredGuard<'_> {
-        self.creds.enter_ids(req.uid(), req.gid())
+        self.creds.enter_ids(req.uid(), req.gid(), 0)
     }
 
     fn ttl(&self) -> Duration {

@@ -627,6 +627,86 @@ pub fn getgroups() -> io::Result<Vec<u32>> {
     Ok(groups)
 }
 
+/// A thread's capability sets (the 64-bit form of `capget(2)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadCaps {
+    /// Effective set.
+    pub effective: u64,
+    /// Permitted set.
+    pub permitted: u64,
+    /// Inheritable set.
+    pub inheritable: u64,
+}
+
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+/// `struct __user_cap_data_struct`; version 3 takes two of them (low and high 32 bits).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// The calling thread's capabilities (`capget(2)`, pid 0).
+///
+/// # Errors
+/// The errno of `capget(2)`.
+pub fn thread_caps() -> io::Result<ThreadCaps> {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: `header` and the two-element `data` array are what version 3 reads and writes.
+    check_long(unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) })?;
+    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+    Ok(ThreadCaps {
+        effective: join(data[0].effective, data[1].effective),
+        permitted: join(data[0].permitted, data[1].permitted),
+        inheritable: join(data[0].inheritable, data[1].inheritable),
+    })
+}
+
+/// Sets the calling thread's capabilities (`capset(2)` acts per thread): lowering the
+/// effective set is always allowed, raising it only within the permitted set.
+///
+/// # Errors
+/// The errno of `capset(2)`.
+pub fn set_thread_caps(caps: &ThreadCaps) -> io::Result<()> {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let split = |v: u64| (v as u32, (v >> 32) as u32);
+    let (e0, e1) = split(caps.effective);
+    let (p0, p1) = split(caps.permitted);
+    let (i0, i1) = split(caps.inheritable);
+    let data = [
+        CapData {
+            effective: e0,
+            permitted: p0,
+            inheritable: i0,
+        },
+        CapData {
+            effective: e1,
+            permitted: p1,
+            inheritable: i1,
+        },
+    ];
+    // SAFETY: `header` and the two-element `data` array are what version 3 reads.
+    check_long(unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) })?;
+    Ok(())
+}
+
 /// `geteuid(2)`.
 pub fn geteuid() -> u32 {
     // SAFETY: no arguments, cannot fail.
@@ -887,6 +967,24 @@ mod tests {
         )
         .expect("statx");
         assert_eq!(u32::from(stx.stx_mode) & libc::S_IFMT, libc::S_IFDIR);
+    }
+
+    #[test]
+    fn caps_round_trip_on_this_thread() {
+        let caps = thread_caps().expect("capget");
+        std::thread::spawn(move || {
+            let lowered = ThreadCaps {
+                effective: 0,
+                ..caps
+            };
+            set_thread_caps(&lowered).expect("lower");
+            assert_eq!(thread_caps().unwrap().effective, 0);
+            set_thread_caps(&caps).expect("restore");
+            assert_eq!(thread_caps().unwrap(), caps);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(thread_caps().unwrap(), caps, "other threads keep theirs");
     }
 
     #[test]
