@@ -196,7 +196,10 @@ mod tests {
     #[test]
     fn a_caller_runs_without_the_daemons_capabilities() {
         if sys::geteuid() != 0 {
-            assert!(std::env::var("CI").is_err(), "CI must run this test as root");
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run this test as root"
+            );
             eprintln!("SKIP: needs root");
             return;
         }

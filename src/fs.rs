@@ -81,6 +81,9 @@ struct DirStream {
     offset: u64,
     /// The backing stream is at its end.
     eof: bool,
+    /// Bytes of direntplus records the last readdirplus reply held when it filled up: the
+    /// kernel's buffer size, which fuser does not tell (0 until a reply has filled).
+    plus_reply_bytes: usize,
 }
 
 /// The passthrough filesystem.
@@ -647,9 +650,20 @@ impl UringFs {
         // Once an entry is in the reply its lookup is the kernel's: a later error must not
         // throw the reply (and those lookups) away.
         let mut added = false;
+        // Batch by what the last full reply held; without one, start at a page and double
+        // while the reply keeps taking more. After the learnt size, probe with one entry: the
+        // reply is most likely full by then.
+        let mut used = 0;
+        let learnt = stream.plus_reply_bytes;
+        let mut probed = false;
+        let mut batch_bytes = if learnt == 0 {
+            READDIRPLUS_FIRST_GUESS
+        } else {
+            learnt
+        };
         loop {
             let looked_up = Self::fill_pending(&dir, &mut stream).and_then(|()| {
-                let batch = reply_batch(&stream.pending);
+                let batch = reply_batch(&stream.pending, batch_bytes);
                 let names: Vec<&CStr> = batch
                     .iter()
                     .filter(|e| !is_dot_or_dotdot(e.name.as_bytes()))
@@ -712,12 +726,22 @@ impl UringFs {
                 };
                 if full {
                     // The fds looked up for entries after this one just close.
+                    stream.plus_reply_bytes = used;
                     return Ok(());
                 }
                 added = true;
+                used += direntplus_size(entry);
                 stream.pending.pop_front();
                 stream.offset = entry.next_offset;
             }
+            batch_bytes = if learnt == 0 || probed {
+                used.clamp(READDIRPLUS_FIRST_GUESS, 1 << 20)
+            } else if used < learnt {
+                learnt - used
+            } else {
+                probed = true;
+                1
+            };
         }
     }
 
@@ -937,19 +961,25 @@ thread_local! {
         std::cell::RefCell::new(AlignedBuf::zeroed(0));
 }
 
-/// The size the kernel's readdirplus buffer has (one page); entries past it would be looked
-/// up only to be forgotten again.
-const READDIRPLUS_BYTES: usize = 4096;
+/// The first guess at the kernel's readdirplus buffer: one page, its size on older kernels
+/// (6.x sizes it from the reader's getdents buffer, often 32 KiB). A batch past the buffer
+/// would look up entries only to forget them again.
+const READDIRPLUS_FIRST_GUESS: usize = 4096;
 
-/// The leading pending entries that fit one readdirplus reply: `fuse_entry_out` (128 bytes)
-/// plus `fuse_dirent` (24 bytes and the name, padded to 8).
-fn reply_batch(pending: &VecDeque<DirEntry>) -> Vec<DirEntry> {
+/// The bytes one entry takes in a readdirplus reply: `fuse_entry_out` (128 bytes) plus
+/// `fuse_dirent` (24 bytes and the name, padded to 8).
+fn direntplus_size(entry: &DirEntry) -> usize {
+    (152 + entry.name.as_bytes().len()).next_multiple_of(8)
+}
+
+/// The leading pending entries that fit in `budget` bytes (at least one).
+fn reply_batch(pending: &VecDeque<DirEntry>, budget: usize) -> Vec<DirEntry> {
     let mut used = 0;
     let fits = pending
         .iter()
         .take_while(|e| {
-            used += (152 + e.name.as_bytes().len()).next_multiple_of(8);
-            used <= READDIRPLUS_BYTES
+            used += direntplus_size(e);
+            used <= budget
         })
         .count();
     pending.iter().take(fits.max(1)).cloned().collect()

@@ -852,13 +852,14 @@ pub fn access_path(path: &CStr, mode: i32) -> io::Result<()> {
     Ok(())
 }
 
-/// `umount2(path, MNT_DETACH)` — used by the signal thread when fuser's own unmount fails.
+/// `umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW)` — used by the signal thread when fuser's own
+/// unmount fails; a symlink swapped in at the mount point is not followed.
 ///
 /// # Errors
 /// The errno of `umount2(2)`.
 pub fn umount_detach(path: &CStr) -> io::Result<()> {
     // SAFETY: `path` is NUL-terminated.
-    check(unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) })?;
+    check(unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) })?;
     Ok(())
 }
 
