@@ -107,6 +107,10 @@ pub struct UringFs {
     data: DataPath,
     /// Kernel passthrough asked for and granted by the kernel in `init`.
     passthrough: bool,
+    /// POSIX ACLs are the kernel's to enforce (`FUSE_POSIX_ACL`), and creating requests carry
+    /// the caller's umask unapplied (`FUSE_DONT_MASK`), for the backing fs to apply unless the
+    /// parent has a default ACL.
+    posix_acl: bool,
 }
 
 /// A new entry to reply with.
@@ -145,6 +149,7 @@ impl UringFs {
             stats,
             data,
             passthrough: false,
+            posix_acl: false,
         })
     }
 
@@ -400,19 +405,45 @@ impl UringFs {
         sys::readlink_empty(inode.fd())
     }
 
-    /// Makes an entry with `make(parent_fd, name)` as the caller, then looks it up.
+    /// Makes an entry with `make(parent_fd, name)` as the caller (with the caller's `umask`),
+    /// then looks it up.
     fn make_entry(
         &self,
         req: &Request,
         parent: u64,
         name: &OsStr,
+        umask: u32,
         make: impl FnOnce(BorrowedFd<'_>, &CStr) -> io::Result<()>,
     ) -> io::Result<Entry> {
         let parent = self.inode(parent)?;
         let name = entry_name(name)?;
         let _caller = self.as_caller(req)?;
-        make(parent.fd(), &name)?;
+        self.with_caller_umask(umask, || make(parent.fd(), &name))?;
         self.lookup_at(&parent, &name)
+    }
+
+    /// Runs a creating syscall under the caller's umask, when the kernel left it to us
+    /// (POSIX ACLs): the backing fs then applies it, or the parent's default ACL instead, as
+    /// natively. Each worker gets its own umask once (`unshare(CLONE_FS)`).
+    fn with_caller_umask<T>(
+        &self,
+        umask: u32,
+        create: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        if !self.posix_acl {
+            return create();
+        }
+        thread_local! {
+            static OWN_UMASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        if !OWN_UMASK.get() {
+            sys::unshare_fs()?;
+            OWN_UMASK.set(true);
+        }
+        sys::umask(umask & 0o777);
+        let res = create();
+        sys::umask(0);
+        res
     }
 
     fn do_link(
@@ -424,7 +455,8 @@ impl UringFs {
     ) -> io::Result<Entry> {
         let inode = self.inode(ino)?;
         let source = sys::fd_name(inode.fd());
-        self.make_entry(req, newparent, newname, |dir, name| {
+        // A link creates no mode: no umask applies.
+        self.make_entry(req, newparent, newname, 0, |dir, name| {
             // Through the magic link: `AT_EMPTY_PATH` would need CAP_DAC_READ_SEARCH,
             // which a caller's fsuid does not carry.
             sys::linkat(
@@ -472,12 +504,14 @@ impl UringFs {
         Ok((inode, fd))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn do_create(
         &self,
         req: &Request,
         parent: u64,
         name: &OsStr,
         mode: u32,
+        umask: u32,
         flags: i32,
     ) -> io::Result<(Entry, OwnedFd)> {
         let parent_inode = self.inode(parent)?;
@@ -485,7 +519,7 @@ impl UringFs {
         let flags = (flags & !libc::O_NOCTTY) | libc::O_CREAT | libc::O_NOFOLLOW;
         let fd = {
             let _caller = self.as_caller(req)?;
-            sys::openat(parent_inode.fd(), &name, flags, mode)?
+            self.with_caller_umask(umask, || sys::openat(parent_inode.fd(), &name, flags, mode))?
         };
         let stx = sys::statx(fd.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
         // The inode's own O_PATH fd comes from the open file, not from the name again,
@@ -1065,6 +1099,16 @@ impl Filesystem for UringFs {
                 warn!("kernel lacks FUSE capability {missing:?}");
             }
         }
+        // POSIX ACLs (only with default_permissions, which FUSE_POSIX_ACL implies): the kernel
+        // enforces and caches them; FUSE_DONT_MASK leaves the umask to the backing fs, which
+        // skips it under a default ACL, as natively.
+        if self.opts.default_permissions {
+            let acl = InitFlags::FUSE_POSIX_ACL | InitFlags::FUSE_DONT_MASK;
+            match config.add_capabilities(acl) {
+                Ok(()) => self.posix_acl = true,
+                Err(missing) => warn!("kernel lacks {missing:?}: POSIX ACLs are not enforced"),
+            }
+        }
         if self.opts.passthrough {
             // Passthrough needs the capability and a stacking depth of at least 1 (0, the
             // default, disables it).
@@ -1139,13 +1183,13 @@ impl Filesystem for UringFs {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         rdev: u32,
         reply: ReplyEntry,
     ) {
         let t = Instant::now();
         let (major, minor) = attr::decode_dev(rdev);
-        let res = self.make_entry(req, parent.0, name, |dir, name| {
+        let res = self.make_entry(req, parent.0, name, umask, |dir, name| {
             sys::mknodat(dir, name, mode, sys::makedev(major, minor))
         });
         self.reply_entry(Op::MkNod, parent.0, t, res, reply);
@@ -1157,11 +1201,11 @@ impl Filesystem for UringFs {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
         let t = Instant::now();
-        let res = self.make_entry(req, parent.0, name, |dir, name| {
+        let res = self.make_entry(req, parent.0, name, umask, |dir, name| {
             sys::mkdirat(dir, name, mode)
         });
         self.reply_entry(Op::MkDir, parent.0, t, res, reply);
@@ -1196,7 +1240,8 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = sys::cstring(target.as_os_str()).and_then(|target| {
-            self.make_entry(req, parent.0, link_name, |dir, name| {
+            // Symlinks are always 0777: no umask applies.
+            self.make_entry(req, parent.0, link_name, 0, |dir, name| {
                 sys::symlinkat(&target, dir, name)
             })
         });
@@ -1489,12 +1534,12 @@ impl Filesystem for UringFs {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
         let t = Instant::now();
-        let res = self.do_create(req, parent.0, name, mode, flags);
+        let res = self.do_create(req, parent.0, name, mode, umask, flags);
         let (entry, fd) = match self.finish(Op::Create, parent.0, t, res) {
             Ok(created) => created,
             Err(e) => return reply.error(e),

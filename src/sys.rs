@@ -707,6 +707,17 @@ pub fn set_thread_caps(caps: &ThreadCaps) -> io::Result<()> {
     Ok(())
 }
 
+/// `unshare(CLONE_FS)`: gives the calling thread its own umask (and cwd/root), so a umask set
+/// for one request does not leak into another thread's.
+///
+/// # Errors
+/// The errno of `unshare(2)`.
+pub fn unshare_fs() -> io::Result<()> {
+    // SAFETY: plain flag argument; only this thread's fs_struct is affected.
+    check(unsafe { libc::unshare(libc::CLONE_FS) })?;
+    Ok(())
+}
+
 /// `geteuid(2)`.
 pub fn geteuid() -> u32 {
     // SAFETY: no arguments, cannot fail.

@@ -562,3 +562,58 @@ fn readable_but_unsearchable_directory_lists_every_name() {
         fs::symlink_metadata(r.join("d/a"))
     });
 }
+
+/// POSIX ACLs work as natively: an ACL entry grants a user what the mode bits refuse, and a
+/// directory's default ACL, not the creator's umask, decides the mode of what is made in it.
+#[test]
+fn posix_acls_grant_and_default_acls_override_the_umask() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::new(&[]);
+    for root in [g.n(""), g.m("")] {
+        let r = root.display();
+        let setup = run_as(
+            0,
+            0,
+            &format!(
+                "set -e; echo secret > {r}/f; chmod 600 {r}/f; setfacl -m u:{USER}:r {r}/f; \
+                 mkdir {r}/dd; setfacl -d -m u::rwx,g::rwx,o::rwx {r}/dd; mkdir {r}/plain"
+            ),
+        );
+        assert!(setup.status.success(), "{r}: {setup:?}");
+    }
+    for root in [g.n(""), g.m("")] {
+        let r = root.display();
+        let read = run_as(USER, GROUP, &format!("cat {r}/f"));
+        assert_eq!(
+            String::from_utf8_lossy(&read.stdout),
+            "secret\n",
+            "{r}: {read:?}"
+        );
+        let made = run_as(
+            0,
+            0,
+            &format!("umask 077; touch {r}/dd/new {r}/plain/new; mkdir {r}/dd/sub {r}/plain/sub"),
+        );
+        assert!(made.status.success(), "{r}: {made:?}");
+    }
+    for rel in ["dd/new", "dd/sub", "plain/new", "plain/sub"] {
+        let native = mode_of(&g.n(rel)).unwrap();
+        let mounted = mode_of(&g.m(rel)).unwrap();
+        assert_eq!(
+            mounted, native,
+            "{rel}: mount {mounted:o}, native {native:o}"
+        );
+    }
+    assert_eq!(
+        mode_of(&g.n("dd/new")).unwrap() & 0o777,
+        0o666,
+        "default ACL wins over umask"
+    );
+    assert_eq!(
+        mode_of(&g.n("plain/new")).unwrap() & 0o777,
+        0o600,
+        "umask applies without one"
+    );
+}

@@ -353,7 +353,8 @@ fn snapshot(daemon: &Daemon) -> Option<RingCounters> {
     let count = |text: &str| text.lines().filter(|l| l.contains("stats: ring:")).count();
     let before = count(&daemon.log_text());
     daemon.request_counters().ok()?;
-    let deadline = Instant::now() + Duration::from_secs(3);
+    // Generous: under load the daemon's signal thread may be slow to log.
+    let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         let text = daemon.log_text();
         if count(&text) > before {
