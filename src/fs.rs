@@ -107,6 +107,9 @@ pub struct UringFs {
     data: DataPath,
     /// Kernel passthrough asked for and granted by the kernel in `init`.
     passthrough: bool,
+    /// The kernel granted `FUSE_HANDLE_KILLPRIV_V2`: it sends no kill-suid chmods, so a chmod
+    /// the caller may not make is refused, with no exception.
+    killpriv_v2: bool,
     /// POSIX ACLs are the kernel's to enforce (`FUSE_POSIX_ACL`), and creating requests carry
     /// the caller's umask unapplied (`FUSE_DONT_MASK`), for the backing fs to apply unless the
     /// parent has a default ACL.
@@ -149,6 +152,7 @@ impl UringFs {
             stats,
             data,
             passthrough: false,
+            killpriv_v2: false,
             posix_acl: false,
         })
     }
@@ -363,9 +367,10 @@ impl UringFs {
                 sys::fchmod_empty(inode.fd(), perm)
             };
             match as_caller {
-                Err(err) if err.raw_os_error() == Some(libc::EPERM) => {
-                    // The kernel's kill-suid on write/truncate/chown by a caller that may not
-                    // chmod: natively no permission check applies to it, so none does here.
+                Err(err) if err.raw_os_error() == Some(libc::EPERM) && !self.killpriv_v2 => {
+                    // A kernel without KILLPRIV_V2 sends its kill-suid on write/truncate/chown
+                    // by a caller that may not chmod as a chmod: natively no permission check
+                    // applies to it, so none does here.
                     let current = sys::statx(inode.fd(), EMPTY, STATX_EMPTY, libc::STATX_MODE)?;
                     if !only_drops_set_id_bits(u32::from(current.stx_mode) & 0o7777, perm) {
                         return Err(err);
@@ -1099,6 +1104,9 @@ impl Filesystem for UringFs {
                 warn!("kernel lacks FUSE capability {missing:?}");
             }
         }
+        self.killpriv_v2 = config
+            .capabilities()
+            .contains(InitFlags::FUSE_HANDLE_KILLPRIV_V2);
         // POSIX ACLs (only with default_permissions, which FUSE_POSIX_ACL implies): the kernel
         // enforces and caches them; FUSE_DONT_MASK leaves the umask to the backing fs, which
         // skips it under a default ACL, as natively.
