@@ -379,20 +379,24 @@ pub fn copy_file_range(
     })
 }
 
+/// `MAX_HANDLE_SZ` of `name_to_handle_at(2)`.
+const MAX_HANDLE_SZ: usize = 128;
+
+/// `struct file_handle` with room for the largest handle.
+#[repr(C)]
+struct FileHandleBuf {
+    bytes: u32,
+    kind: i32,
+    data: [u8; MAX_HANDLE_SZ],
+}
+
 /// `name_to_handle_at(fd, "", AT_EMPTY_PATH)`: the file handle, whose generation tells a
 /// reused inode number from the old file. Returns (handle type, handle bytes).
 ///
 /// # Errors
 /// The errno of `name_to_handle_at(2)` (`EOPNOTSUPP` where the fs has no handles).
 pub fn name_to_handle_empty(fd: BorrowedFd<'_>) -> io::Result<(i32, Vec<u8>)> {
-    const MAX_HANDLE_SZ: usize = 128;
-    #[repr(C)]
-    struct Handle {
-        bytes: u32,
-        kind: i32,
-        data: [u8; MAX_HANDLE_SZ],
-    }
-    let mut handle = Handle {
+    let mut handle = FileHandleBuf {
         bytes: MAX_HANDLE_SZ as u32,
         kind: 0,
         data: [0; MAX_HANDLE_SZ],
@@ -404,7 +408,7 @@ pub fn name_to_handle_empty(fd: BorrowedFd<'_>) -> io::Result<(i32, Vec<u8>)> {
         libc::name_to_handle_at(
             fd.as_raw_fd(),
             EMPTY.as_ptr(),
-            (&mut handle as *mut Handle).cast(),
+            (&mut handle as *mut FileHandleBuf).cast(),
             &mut mount_id,
             libc::AT_EMPTY_PATH,
         )
@@ -424,17 +428,10 @@ pub fn open_by_handle_at(
     bytes: &[u8],
     flags: i32,
 ) -> io::Result<OwnedFd> {
-    const MAX_HANDLE_SZ: usize = 128;
-    #[repr(C)]
-    struct Handle {
-        bytes: u32,
-        kind: i32,
-        data: [u8; MAX_HANDLE_SZ],
-    }
     if bytes.len() > MAX_HANDLE_SZ {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    let mut handle = Handle {
+    let mut handle = FileHandleBuf {
         bytes: bytes.len() as u32,
         kind,
         data: [0; MAX_HANDLE_SZ],
@@ -444,7 +441,7 @@ pub fn open_by_handle_at(
     owned(unsafe {
         libc::open_by_handle_at(
             mount_fd.as_raw_fd(),
-            (&mut handle as *mut Handle).cast(),
+            (&mut handle as *mut FileHandleBuf).cast(),
             flags | libc::O_CLOEXEC,
         )
     })
