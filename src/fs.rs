@@ -360,27 +360,26 @@ impl UringFs {
         fh: Option<FileHandle>,
     ) -> io::Result<FileAttr> {
         let inode = self.inode(ino)?;
+        let mut caller = self.as_caller(req)?;
         if let Some(mode) = mode {
             let perm = mode & 0o7777;
-            let as_caller = {
-                let _caller = self.as_caller(req)?;
-                sys::fchmod_empty(inode.fd(), perm)
-            };
-            match as_caller {
+            match sys::fchmod_empty(inode.fd(), perm) {
                 Err(err) if err.raw_os_error() == Some(libc::EPERM) && !self.killpriv_v2 => {
                     // A kernel without KILLPRIV_V2 sends its kill-suid on write/truncate/chown
                     // by a caller that may not chmod as a chmod: natively no permission check
-                    // applies to it, so none does here.
+                    // applies to it, so none does here (as the daemon).
+                    drop(caller);
                     let current = sys::statx(inode.fd(), EMPTY, STATX_EMPTY, libc::STATX_MODE)?;
                     if !only_drops_set_id_bits(u32::from(current.stx_mode) & 0o7777, perm) {
                         return Err(err);
                     }
                     sys::fchmod_empty(inode.fd(), perm)?;
+                    caller = self.as_caller(req)?;
                 }
                 other => other?,
             }
         }
-        let _caller = self.as_caller(req)?;
+        let _caller = caller;
         if uid.is_some() || gid.is_some() {
             sys::fchown_empty(inode.fd(), uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX))?;
         }
