@@ -312,6 +312,7 @@ impl UringFs {
         let inode = self
             .inodes
             .add_lookup(new, |new| identity_of(new.fd.as_fd()));
+        self.stats.set_live_inodes(self.inodes.inode_count());
         Entry {
             attr: attr::to_file_attr(inode.nodeid, stx),
             generation: inode.generation,
@@ -1139,6 +1140,7 @@ impl Filesystem for UringFs {
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
         let t = Instant::now();
         self.inodes.forget(ino.0, nlookup);
+        self.stats.set_live_inodes(self.inodes.inode_count());
         self.stats.record(Op::Forget, t, false);
     }
 
@@ -1297,7 +1299,10 @@ impl Filesystem for UringFs {
             _backing: backing.clone(),
         }));
         match backing {
-            Some(id) => reply.opened_passthrough(fh, FopenFlags::empty(), &id),
+            Some(id) => {
+                self.stats.record_passthrough_open();
+                reply.opened_passthrough(fh, FopenFlags::empty(), &id)
+            }
             None => reply.opened(fh, self.open_flags()),
         }
     }
@@ -1562,6 +1567,9 @@ impl Filesystem for UringFs {
             _backing: backing.clone(),
         }));
         let generation = Generation(entry.generation);
+        if backing.is_some() {
+            self.stats.record_passthrough_open();
+        }
         match backing {
             Some(id) => reply.created_passthrough(
                 &self.ttl(),

@@ -407,8 +407,7 @@ impl InodeTable {
     }
 
     /// Number of inodes in the table, the root included.
-    #[cfg(test)]
-    fn inode_count(&self) -> usize {
+    pub fn inode_count(&self) -> usize {
         self.maps.read().by_id.len()
     }
 

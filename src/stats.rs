@@ -43,16 +43,22 @@ struct Counter {
     nanos: AtomicU64,
 }
 
-/// Counters for every operation.
+/// Counters for every operation, and the gauges tests and operators read off the summary.
 #[derive(Debug)]
 pub struct OpStats {
     counters: Vec<Counter>,
+    /// Opens and creates answered with a kernel passthrough backing id.
+    passthrough_opens: AtomicU64,
+    /// Inodes the kernel holds (the table's entries, the root included).
+    live_inodes: AtomicU64,
 }
 
 impl Default for OpStats {
     fn default() -> Self {
         OpStats {
             counters: Op::ALL.iter().map(|_| Counter::default()).collect(),
+            passthrough_opens: AtomicU64::new(0),
+            live_inodes: AtomicU64::new(0),
         }
     }
 }
@@ -70,6 +76,22 @@ impl OpStats {
         }
     }
 
+    /// Counts an open answered with a passthrough backing id.
+    pub fn record_passthrough_open(&self) {
+        self.passthrough_opens.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Opens answered with a passthrough backing id so far.
+    pub fn passthrough_opens(&self) -> u64 {
+        self.passthrough_opens.load(Ordering::Relaxed)
+    }
+
+    /// Sets the number of inodes the kernel holds.
+    pub fn set_live_inodes(&self, n: usize) {
+        self.live_inodes
+            .store(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     /// (requests, errors, nanoseconds) of `op`.
     pub fn get(&self, op: Op) -> (u64, u64, u64) {
         self.counters.get(op as usize).map_or((0, 0, 0), |c| {
@@ -81,9 +103,14 @@ impl OpStats {
         })
     }
 
-    /// One line: `op=requests/errors/microseconds` for every op that was seen.
+    /// One line: the gauges, then `op=requests/errors/microseconds` for every op that was
+    /// seen.
     pub fn summary(&self) -> String {
-        let mut line = String::new();
+        let mut line = format!(
+            " inodes={} passthrough_opens={}",
+            self.live_inodes.load(Ordering::Relaxed),
+            self.passthrough_opens()
+        );
         for &op in Op::ALL {
             let (requests, errors, nanos) = self.get(op);
             if requests > 0 {
