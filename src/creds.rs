@@ -16,44 +16,55 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use crate::sys;
 
+/// Who a request runs as: what the backing fs consults for permission checks, the ownership
+/// of new files, setuid/setgid clearing and the reserved blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Caller {
+    /// fsuid.
+    pub uid: u32,
+    /// fsgid.
+    pub gid: u32,
+    /// Supplementary groups (empty when they could not be read).
+    pub groups: Vec<u32>,
+    /// Effective capabilities (`CapEff`).
+    pub caps: u64,
+}
+
 /// Switches threads to callers' credentials; one per daemon.
 #[derive(Debug)]
 pub struct CredSwitcher {
-    /// `/proc`, opened at start; the groups of a caller are read relative to it.
+    /// `/proc`, opened at start; the groups and capabilities of a caller are read relative
+    /// to it.
     proc_root: OwnedFd,
     /// False when the daemon is not root (it cannot switch; the backing fs sees the mounter).
     enabled: bool,
     /// The daemon's own groups, restored after each request.
     daemon_groups: Vec<u32>,
-    /// The daemon's own capabilities, restored after each non-root request.
+    /// The daemon's own capabilities, restored after each request that lowered them.
     daemon_caps: sys::ThreadCaps,
 }
 
 /// `CAP_SYS_ADMIN`: registering a passthrough backing file needs it (and nothing else does).
 pub const CAP_SYS_ADMIN: u64 = 1 << 21;
+/// `CAP_FSETID`: keeps setuid/setgid on a write, truncate or chown.
+pub const CAP_FSETID: u64 = 1 << 4;
 
-/// Restores the daemon's credentials on this thread when dropped.
+/// Restores the daemon's credentials on this thread when dropped: exactly what was changed.
 #[derive(Debug)]
 #[must_use = "the credentials are restored when the guard drops"]
 pub struct CredGuard<'a> {
     switcher: &'a CredSwitcher,
-    /// What was switched: nothing, only the fsgid (a root caller), or everything.
-    switched: Switched,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Switched {
-    Nothing,
-    Gid,
-    Ids,
-    All,
+    groups: bool,
+    fsgid: bool,
+    fsuid: bool,
+    caps: bool,
 }
 
 impl CredSwitcher {
-    /// A switcher reading groups relative to `proc_root`; enabled only when running as root.
+    /// A switcher reading callers relative to `proc_root`; enabled only when running as root.
     ///
     /// # Errors
-    /// The errno of `getgroups(2)`.
+    /// The errno of `getgroups(2)` or `capget(2)`.
     pub fn new(proc_root: OwnedFd) -> io::Result<CredSwitcher> {
         Ok(CredSwitcher {
             proc_root,
@@ -63,115 +74,159 @@ impl CredSwitcher {
         })
     }
 
-    /// Switches the calling thread to (`uid`, `gid`, groups of `pid`) until the guard drops.
+    /// The daemon's own effective capabilities: the most any caller runs with.
+    pub fn daemon_caps(&self) -> u64 {
+        self.daemon_caps.effective
+    }
+
+    /// The caller (`uid`, `gid`) of a request from thread `pid`, with the supplementary
+    /// groups and effective capabilities read from `/proc/PID/status` (the request carries
+    /// neither). Best-effort: when the thread is gone, or the request has none (`pid` 0, the
+    /// kernel's own), the caller has no groups, and capabilities only if it is root.
+    pub fn caller(&self, uid: u32, gid: u32, pid: u32) -> Caller {
+        let status = if self.enabled && pid != 0 {
+            self.read_status(pid)
+        } else {
+            None
+        };
+        let full = if uid == 0 { self.daemon_caps.effective } else { 0 };
+        match status {
+            Some(status) => Caller {
+                uid,
+                gid,
+                groups: parse_groups(&status),
+                caps: parse_cap_eff(&status).unwrap_or(full),
+            },
+            None => Caller {
+                uid,
+                gid,
+                groups: Vec::new(),
+                caps: full,
+            },
+        }
+    }
+
+    /// Switches the calling thread to `caller` until the guard drops: fsuid, fsgid,
+    /// supplementary groups and effective capabilities (never more than the daemon's).
     ///
     /// # Errors
-    /// The errno of `setgroups(2)`.
-    pub fn enter(&self, uid: u32, gid: u32, pid: u32) -> io::Result<CredGuard<'_>> {
-        let switched = if !self.enabled || (uid == 0 && gid == 0) {
-            Switched::Nothing
-        } else if uid == 0 {
-            sys::setfsgid(gid);
-            Switched::Gid
-        } else {
-            let groups = self.caller_groups(pid);
-            sys::setgroups_thread(&groups)?;
-            sys::setfsgid(gid);
-            sys::setfsuid(uid);
-            self.drop_caps(0);
-            Switched::All
-        };
-        Ok(CredGuard {
-            switcher: self,
-            switched,
-        })
+    /// The errno of `setgroups(2)`, `setfsuid(2)`, `setfsgid(2)` or `capset(2)`; what was
+    /// switched before the error is restored.
+    pub fn enter(&self, caller: &Caller) -> io::Result<CredGuard<'_>> {
+        self.switch(caller.uid, caller.gid, Some(&caller.groups), caller.caps)
     }
 
     /// Like `enter`, but keeps the daemon's groups: for I/O on an fd the caller already
-    /// opened, where only the ids matter (ownership of blocks, the kernel's suid rules). Of the
-    /// daemon's capabilities a non-root caller keeps only those in `keep`.
-    pub fn enter_ids(&self, uid: u32, gid: u32, keep: u64) -> CredGuard<'_> {
-        let switched = if !self.enabled || (uid == 0 && gid == 0) {
-            Switched::Nothing
-        } else {
-            sys::setfsgid(gid);
-            if uid == 0 {
-                Switched::Gid
-            } else {
-                sys::setfsuid(uid);
-                self.drop_caps(keep);
-                Switched::Ids
-            }
-        };
-        CredGuard {
+    /// opened, where the ids and capabilities matter (ownership of blocks, the kernel's
+    /// setuid rules, reserved blocks) but no permission check is made.
+    ///
+    /// # Errors
+    /// As `enter`.
+    pub fn enter_io(&self, uid: u32, gid: u32, caps: u64) -> io::Result<CredGuard<'_>> {
+        self.switch(uid, gid, None, caps)
+    }
+
+    fn switch(
+        &self,
+        uid: u32,
+        gid: u32,
+        groups: Option<&[u32]>,
+        caps: u64,
+    ) -> io::Result<CredGuard<'_>> {
+        let mut guard = CredGuard {
             switcher: self,
-            switched,
+            groups: false,
+            fsgid: false,
+            fsuid: false,
+            caps: false,
+        };
+        if !self.enabled {
+            return Ok(guard);
         }
+        let caps = caps & self.daemon_caps.effective;
+        let all_caps = caps == self.daemon_caps.effective;
+        // Groups only matter to a caller without DAC override; root with every capability
+        // needs just its fsgid, for the group of new files.
+        if let Some(groups) = groups
+            && !(uid == 0 && all_caps)
+            && groups != self.daemon_groups
+        {
+            sys::setgroups_thread(groups)?;
+            guard.groups = true;
+        }
+        if gid != 0 {
+            guard.fsgid = true;
+            sys::setfsgid(gid)?;
+        }
+        if uid != 0 {
+            // This drops the fs capabilities from the effective set; capset sets it below.
+            guard.fsuid = true;
+            sys::setfsuid(uid)?;
+        }
+        if !all_caps || guard.fsuid {
+            guard.caps = true;
+            sys::set_thread_caps(&sys::ThreadCaps {
+                effective: caps,
+                ..self.daemon_caps
+            })?;
+        }
+        Ok(guard)
     }
 
-    /// Lowers this thread's effective capabilities to `keep`.
-    fn drop_caps(&self, keep: u64) {
-        let lowered = sys::ThreadCaps {
-            effective: self.daemon_caps.effective & keep,
-            ..self.daemon_caps
-        };
-        if let Err(err) = sys::set_thread_caps(&lowered) {
-            log::error!("cannot drop capabilities for a caller: {err}");
-        }
-    }
-
-    fn restore_caps(&self) {
-        if let Err(err) = sys::set_thread_caps(&self.daemon_caps) {
-            log::error!("cannot restore the daemon's capabilities: {err}");
-        }
-    }
-
-    fn caller_groups(&self, pid: u32) -> Vec<u32> {
-        if pid == 0 {
-            return Vec::new();
-        }
-        let Ok(path) = CString::new(format!("{pid}/status")) else {
-            return Vec::new();
-        };
-        let Ok(fd) = sys::openat(self.proc_root.as_fd(), &path, libc::O_RDONLY, 0) else {
-            return Vec::new();
-        };
+    /// The `/proc/PID/status` text of thread `pid`, if it is still there.
+    fn read_status(&self, pid: u32) -> Option<Vec<u8>> {
+        let path = CString::new(format!("{pid}/status")).ok()?;
+        let fd = sys::openat(self.proc_root.as_fd(), &path, libc::O_RDONLY, 0).ok()?;
         let mut buf = vec![0u8; 4096];
         let mut len = 0;
-        while len < buf.len() {
-            match sys::read(fd.as_fd(), &mut buf[len..]) {
-                Ok(0) | Err(_) => break,
+        loop {
+            match sys::read(fd.as_fd(), buf.get_mut(len..).unwrap_or_default()) {
+                Ok(0) => break,
                 Ok(n) => len += n,
+                Err(_) => return None,
             }
             if len == buf.len() {
                 buf.resize(buf.len() * 2, 0);
             }
         }
-        parse_groups(&buf[..len])
+        buf.truncate(len);
+        Some(buf)
     }
 }
 
 impl Drop for CredGuard<'_> {
     fn drop(&mut self) {
-        match self.switched {
-            Switched::Nothing => {}
-            Switched::Gid => sys::setfsgid(0),
-            Switched::Ids => {
-                self.switcher.restore_caps();
-                sys::setfsuid(0);
-                sys::setfsgid(0);
-            }
-            Switched::All => {
-                // Capabilities first: setgroups needs CAP_SETGID back.
-                self.switcher.restore_caps();
-                sys::setfsuid(0);
-                sys::setfsgid(0);
-                if let Err(err) = sys::setgroups_thread(&self.switcher.daemon_groups) {
-                    log::error!("cannot restore the daemon's groups: {err}");
-                }
-            }
+        let daemon = self.switcher;
+        // Capabilities first: setgroups needs CAP_SETGID back.
+        if self.caps
+            && let Err(err) = sys::set_thread_caps(&daemon.daemon_caps)
+        {
+            log::error!("cannot restore the daemon's capabilities: {err}");
+        }
+        if self.fsuid
+            && let Err(err) = sys::setfsuid(0)
+        {
+            log::error!("cannot restore fsuid 0: {err}");
+        }
+        if self.fsgid
+            && let Err(err) = sys::setfsgid(0)
+        {
+            log::error!("cannot restore fsgid 0: {err}");
+        }
+        if self.groups
+            && let Err(err) = sys::setgroups_thread(&daemon.daemon_groups)
+        {
+            log::error!("cannot restore the daemon's groups: {err}");
         }
     }
+}
+
+/// The `CapEff:` line of a `/proc/PID/status` file (hexadecimal).
+fn parse_cap_eff(status: &[u8]) -> Option<u64> {
+    String::from_utf8_lossy(status)
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
 }
 
 /// The `Groups:` line of a `/proc/PID/status` file.
@@ -207,20 +262,49 @@ mod tests {
             let proc_root = sys::open_dir_path(c"/proc", libc::O_PATH).expect("open /proc");
             let switcher = CredSwitcher::new(proc_root).expect("switcher");
             let before = sys::thread_caps().unwrap();
+            let user = switcher.caller(1000, 1000, 0);
+            assert_eq!(user.caps, 0);
             {
-                let _guard = switcher.enter(1000, 1000, 0).expect("enter");
+                let _guard = switcher.enter(&user).expect("enter");
                 assert_eq!(sys::thread_caps().unwrap().effective, 0);
             }
             assert_eq!(sys::thread_caps().unwrap(), before);
             {
-                let _guard = switcher.enter_ids(1000, 1000, CAP_SYS_ADMIN);
+                let _guard = switcher.enter_io(1000, 1000, CAP_SYS_ADMIN).expect("enter");
                 let effective = sys::thread_caps().unwrap().effective;
                 assert_eq!(effective, before.effective & CAP_SYS_ADMIN);
+            }
+            assert_eq!(sys::thread_caps().unwrap(), before);
+            // A root caller keeps only the capabilities it has itself.
+            {
+                let _guard = switcher.enter_io(0, 0, before.effective & !CAP_FSETID).unwrap();
+                let effective = sys::thread_caps().unwrap().effective;
+                assert_eq!(effective, before.effective & !CAP_FSETID);
             }
             assert_eq!(sys::thread_caps().unwrap(), before);
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn cap_eff_line_is_parsed() {
+        let status = b"Name:\tcat\nCapPrm:\t000001ffffffffff\nCapEff:\t0000000000000010\n";
+        assert_eq!(parse_cap_eff(status), Some(CAP_FSETID));
+        assert_eq!(parse_cap_eff(b"CapEff:\tzz\n"), None);
+        assert_eq!(parse_cap_eff(b"Name:\tx\n"), None);
+    }
+
+    /// Reading a live thread's status gives its groups and capabilities.
+    #[test]
+    fn a_live_caller_is_read_from_proc() {
+        let proc_root = sys::open_dir_path(c"/proc", libc::O_PATH).expect("open /proc");
+        let switcher = CredSwitcher::new(proc_root).expect("switcher");
+        let caller = switcher.caller(0, 0, std::process::id());
+        if switcher.enabled {
+            assert_eq!(caller.caps, sys::thread_caps().unwrap().effective);
+        }
+        assert_eq!(caller.groups, sys::getgroups().unwrap());
     }
 
     #[test]

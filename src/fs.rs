@@ -23,34 +23,28 @@ use parking_lot::Mutex;
 
 use crate::attr::{self, STATX_MASK};
 use crate::buffer::{AlignedBuf, is_aligned};
-use crate::creds::{CAP_SYS_ADMIN, CredGuard, CredSwitcher};
+use crate::creds::{CAP_SYS_ADMIN, Caller, CredGuard, CredSwitcher};
 use crate::datapath::{CopyMethod, DataPath};
 use crate::error::{ebadf, einval, enoent, errno, os};
 use crate::handle::HandleTable;
 use crate::inode::{
     BackingHandle, Identity, Inode, InodeKey, InodeTable, NewInode, Pinned, ROOT_ID,
 };
+use crate::openfile::{IoRequest, OpenFile};
 use crate::options::{CacheMode, MountOptions};
 use crate::stats::{Op, OpStats};
 use crate::sys::{self, EMPTY};
 
 /// Flags of every statx the daemon makes on an inode's own fd.
 const STATX_EMPTY: i32 = libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW;
+/// The ids passthrough backing files are registered with (the kernel's overflow uid and gid,
+/// `nobody`): with no groups and no capabilities beyond the CAP_SYS_ADMIN the registering
+/// ioctl needs, they give every caller's passthrough I/O an ordinary user's rights.
+const PASSTHROUGH_ID: u32 = 65534;
+/// Setuid and setgid.
+const SET_ID_BITS: u32 = libc::S_ISUID | libc::S_ISGID;
 /// Bytes asked of `getdents64` at a time.
 const DIRENT_BUF: usize = 32 * 1024;
-
-/// An open regular file.
-#[derive(Debug)]
-pub struct OpenFile {
-    /// The inode it was opened on (a handle used with another inode is `EBADF`).
-    nodeid: u64,
-    /// The real (not `O_PATH`) backing fd.
-    fd: OwnedFd,
-    /// Opened with `O_DIRECT`: its buffers must be aligned.
-    direct: bool,
-    /// Keeps the inode's passthrough backing id registered while this file is open.
-    _backing: Option<Arc<BackingId>>,
-}
 
 /// An open directory stream.
 #[derive(Debug)]
@@ -157,13 +151,22 @@ impl UringFs {
         })
     }
 
-    /// The passthrough backing id for `inode`: the one its open files share, or a new one
-    /// registered from `fd`. Registered with the caller's ids, since the kernel does the
-    /// passthrough I/O with the credentials captured here. `None` (plain I/O through the
-    /// daemon) when the kernel refuses.
+    /// The passthrough backing id for an open of `inode` whose backing file is `fd`: the one
+    /// its open files share, or a new one registered from `fd`. `None` serves the open
+    /// through the daemon, as its caller.
+    ///
+    /// The kernel keeps one backing file per inode while any passthrough file of it is open,
+    /// does every passthrough read and write with the credentials captured at registration,
+    /// and refuses a non-passthrough open of the inode meanwhile (EIO). So one backing file
+    /// serves every caller, and it is registered with credentials that give no caller more
+    /// than an ordinary user's rights: `nobody`, no groups, no capabilities that matter to a
+    /// write. That is exact for every caller without capabilities; a capable caller (root)
+    /// gets less than natively on passthrough files (see the README). Setuid and setgid
+    /// files, where a capable writer keeps the bits natively, are served through the daemon
+    /// with direct I/O when no backing file is live, so that a later passthrough open of the
+    /// same inode is still allowed (only cached-mode opens block one).
     fn backing_for(
         &self,
-        req: &Request,
         inode: &Inode,
         fd: BorrowedFd<'_>,
         register: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
@@ -175,10 +178,25 @@ impl UringFs {
         if let Some(id) = slot.upgrade() {
             return Some(id);
         }
-        // The ioctl needs CAP_SYS_ADMIN; the credentials it captures must not carry
-        // CAP_FSETID (the kernel would keep setuid bits on writes) or CAP_SYS_RESOURCE.
-        let _caller = self.creds.enter_ids(req.uid(), req.gid(), CAP_SYS_ADMIN);
-        match register(fd) {
+        match sys::statx(fd, EMPTY, libc::AT_EMPTY_PATH, libc::STATX_MODE) {
+            Ok(stx) if u32::from(stx.stx_mode) & SET_ID_BITS == 0 => {}
+            Ok(_) => return None,
+            Err(err) => {
+                warn!("statx of inode {} at open: {err}", inode.nodeid);
+                return None;
+            }
+        }
+        let nobody = Caller {
+            uid: PASSTHROUGH_ID,
+            gid: PASSTHROUGH_ID,
+            groups: Vec::new(),
+            caps: CAP_SYS_ADMIN,
+        };
+        let registered = self
+            .creds
+            .enter(&nobody)
+            .and_then(|_nobody| register(fd));
+        match registered {
             Ok(id) => {
                 let id = Arc::new(id);
                 *slot = Arc::downgrade(&id);
@@ -194,9 +212,36 @@ impl UringFs {
         }
     }
 
-    /// Runs I/O on an open fd as the caller's uid/gid: an SQE carries its submitter's creds.
-    fn io_as_caller(&self, req: &Request) -> CredGuard<'_> {
-        self.creds.enter_ids(req.uid(), req.gid(), 0)
+    /// Runs a data request on `file` with the credentials `IoRequest` gives it (an SQE carries
+    /// its submitter's).
+    fn io_as(
+        &self,
+        req: &Request,
+        file: &OpenFile,
+        kill_suidgid: bool,
+    ) -> io::Result<CredGuard<'_>> {
+        let creds = file.io_creds(
+            IoRequest {
+                uid: req.uid(),
+                gid: req.gid(),
+                pid: req.pid(),
+                kill_suidgid,
+            },
+            self.creds.daemon_caps(),
+        );
+        self.creds.enter_io(creds.uid, creds.gid, creds.caps)
+    }
+
+    /// The attribute and entry TTL of `attr`. A setuid or setgid file is never cached: a
+    /// write, truncate or chown by another process clears those bits in BACKING without the
+    /// kernel seeing a new mode, and the kernel decides exec's setuid and its permission
+    /// checks from the cached one.
+    fn ttl_of(&self, attr: &FileAttr) -> Duration {
+        if attr.kind == fuser::FileType::RegularFile && u32::from(attr.perm) & SET_ID_BITS != 0 {
+            Duration::ZERO
+        } else {
+            self.ttl()
+        }
     }
 
     fn ttl(&self) -> Duration {
@@ -210,7 +255,13 @@ impl UringFs {
         }
     }
 
-    fn open_flags(&self) -> FopenFlags {
+    /// The open flags of a file served through the daemon. With passthrough on, that is a
+    /// setuid/setgid file (see `backing_for`), opened for direct I/O: a cached-mode open
+    /// would make the kernel refuse passthrough opens of the inode until it closes.
+    fn daemon_open_flags(&self) -> FopenFlags {
+        if self.passthrough {
+            return FopenFlags::FOPEN_DIRECT_IO;
+        }
         match self.opts.cache {
             CacheMode::None => FopenFlags::FOPEN_DIRECT_IO,
             CacheMode::Auto => FopenFlags::empty(),
@@ -262,7 +313,7 @@ impl UringFs {
         reply: ReplyEntry,
     ) {
         match self.finish(op, ino, started, res) {
-            Ok(e) => reply.entry(&self.ttl(), &e.attr, Generation(e.generation)),
+            Ok(e) => reply.entry(&self.ttl_of(&e.attr), &e.attr, Generation(e.generation)),
             Err(e) => reply.error(e),
         }
     }
@@ -290,9 +341,14 @@ impl UringFs {
         Ok(dir)
     }
 
-    /// Runs the rest of the request as its caller (fsuid, fsgid, groups).
+    /// The caller of `req`, with its groups and capabilities.
+    fn caller(&self, req: &Request) -> Caller {
+        self.creds.caller(req.uid(), req.gid(), req.pid())
+    }
+
+    /// Runs the rest of the request as its caller (fsuid, fsgid, groups, capabilities).
     fn as_caller(&self, req: &Request) -> io::Result<CredGuard<'_>> {
-        self.creds.enter(req.uid(), req.gid(), req.pid())
+        self.creds.enter(&self.caller(req))
     }
 
     /// Re-opens `inode` for I/O through `/proc/self/fd/N`. The magic link skips the path
@@ -499,14 +555,20 @@ impl UringFs {
         sys::renameat2(olddir.fd(), &oldname, newdir.fd(), &newname, flags.bits())
     }
 
-    fn do_open(&self, req: &Request, ino: u64, flags: i32) -> io::Result<(Pinned, OwnedFd)> {
+    fn do_open(
+        &self,
+        req: &Request,
+        ino: u64,
+        flags: i32,
+    ) -> io::Result<(Pinned, OwnedFd, Caller)> {
         let inode = self.inode(ino)?;
         let flags = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY);
+        let caller = self.caller(req);
         let fd = {
-            let _caller = self.as_caller(req)?;
+            let _caller = self.creds.enter(&caller)?;
             self.reopen(&inode, flags)?
         };
-        Ok((inode, fd))
+        Ok((inode, fd, caller))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -518,12 +580,13 @@ impl UringFs {
         mode: u32,
         umask: u32,
         flags: i32,
-    ) -> io::Result<(Entry, OwnedFd)> {
+    ) -> io::Result<(Entry, OwnedFd, Caller)> {
         let parent_inode = self.inode(parent)?;
         let name = entry_name(name)?;
         let flags = (flags & !libc::O_NOCTTY) | libc::O_CREAT | libc::O_NOFOLLOW;
+        let caller = self.caller(req);
         let fd = {
-            let _caller = self.as_caller(req)?;
+            let _caller = self.creds.enter(&caller)?;
             self.with_caller_umask(umask, || sys::openat(parent_inode.fd(), &name, flags, mode))?
         };
         let stx = sys::statx(fd.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
@@ -535,7 +598,7 @@ impl UringFs {
             libc::O_PATH,
             0,
         )?;
-        Ok((self.adopt(path_fd, &stx), fd))
+        Ok((self.adopt(path_fd, &stx), fd, caller))
     }
 
     fn do_read(
@@ -547,7 +610,7 @@ impl UringFs {
         buf: &mut [u8],
     ) -> io::Result<usize> {
         let file = self.file(ino, fh)?;
-        let _caller = self.io_as_caller(req);
+        let _caller = self.io_as(req, &file, false)?;
         self.data.read_at(file.fd.as_fd(), buf, offset)
     }
 
@@ -558,13 +621,31 @@ impl UringFs {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
+        flags: WriteFlags,
     ) -> io::Result<u32> {
         let file = self.file(ino, fh)?;
-        let bounce = (file.direct && !is_aligned(data)).then(|| AlignedBuf::copy_of(data));
-        let data = bounce.as_ref().map_or(data, AlignedBuf::as_slice);
-        let _caller = self.io_as_caller(req);
-        let written = self.data.write_at(file.fd.as_fd(), data, offset)?;
+        let kill_suidgid = flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+        let written = if flags.contains(WriteFlags::FUSE_WRITE_CACHE) {
+            // Writeback of mapped pages: never through O_DIRECT, whatever the opener asked.
+            let fd = file.writeback_fd(self.proc_fd.as_fd())?;
+            let _caller = self.io_as(req, &file, kill_suidgid)?;
+            self.data.write_at(fd, data, offset)?
+        } else {
+            let bounce = (file.direct && !is_aligned(data)).then(|| AlignedBuf::copy_of(data));
+            let data = bounce.as_ref().map_or(data, AlignedBuf::as_slice);
+            let _caller = self.io_as(req, &file, kill_suidgid)?;
+            self.data.write_at(file.fd.as_fd(), data, offset)?
+        };
         u32::try_from(written).map_err(|_| einval())
+    }
+
+    /// A close of the file's descriptor reports the errors the backing fs deferred to it
+    /// (write-back failures on NFS or FUSE, quota on some), as close(2) would natively; the
+    /// file itself stays open until RELEASE, so a duplicate is what gets closed.
+    fn do_flush(&self, req: &Request, ino: u64, fh: FileHandle) -> io::Result<()> {
+        let file = self.file(ino, fh)?;
+        let _caller = self.io_as(req, &file, false)?;
+        sys::close(sys::dup(file.fd.as_fd())?)
     }
 
     fn do_opendir(&self, req: &Request, ino: u64) -> io::Result<u64> {
@@ -740,7 +821,7 @@ impl UringFs {
                                 e.attr.ino,
                                 entry.next_offset,
                                 name,
-                                &ttl,
+                                &self.ttl_of(&e.attr),
                                 &e.attr,
                                 Generation(e.generation),
                             );
@@ -877,7 +958,7 @@ impl UringFs {
         } else {
             CopyMethod::Kernel
         };
-        let _caller = self.io_as_caller(req);
+        let _caller = self.io_as(req, &dst, false)?;
         let copied = self.data.copy(
             method,
             src.fd.as_fd(),
@@ -1092,8 +1173,9 @@ impl Filesystem for UringFs {
         // VFS checks deny-write (handle_truncate), so open(O_TRUNC) of a running executable
         // would empty it and then fail with ETXTBSY. Without it the kernel strips O_TRUNC and
         // truncates by setattr only after that check, as natively.
-        if self.opts.cache == CacheMode::None {
-            // Direct I/O must still allow mmap (fsx's mapread/mapwrite, executables).
+        if self.opts.cache == CacheMode::None || self.opts.passthrough {
+            // Direct I/O must still allow mmap (fsx's mapread/mapwrite, executables): with
+            // cache=none every file, with passthrough the setuid/setgid ones, is direct.
             wanted |= InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;
         }
         if self.opts.cache == CacheMode::Always {
@@ -1147,7 +1229,7 @@ impl Filesystem for UringFs {
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         let t = Instant::now();
         match self.finish(Op::GetAttr, ino.0, t, self.do_getattr(ino.0)) {
-            Ok(attr) => reply.attr(&self.ttl(), &attr),
+            Ok(attr) => reply.attr(&self.ttl_of(&attr), &attr),
             Err(e) => reply.error(e),
         }
     }
@@ -1173,7 +1255,7 @@ impl Filesystem for UringFs {
         let t = Instant::now();
         let res = self.do_setattr(req, ino.0, mode, uid, gid, size, atime, mtime, fh);
         match self.finish(Op::SetAttr, ino.0, t, res) {
-            Ok(attr) => reply.attr(&self.ttl(), &attr),
+            Ok(attr) => reply.attr(&self.ttl_of(&attr), &attr),
             Err(e) => reply.error(e),
         }
     }
@@ -1287,23 +1369,21 @@ impl Filesystem for UringFs {
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let t = Instant::now();
-        let (inode, fd) = match self.finish(Op::Open, ino.0, t, self.do_open(req, ino.0, flags.0)) {
-            Ok(opened) => opened,
-            Err(e) => return reply.error(e),
-        };
-        let backing = self.backing_for(req, &inode, fd.as_fd(), |fd| reply.open_backing(fd));
-        let fh = FileHandle(self.files.insert(OpenFile {
-            nodeid: ino.0,
-            fd,
-            direct: flags.0 & libc::O_DIRECT != 0,
-            _backing: backing.clone(),
-        }));
+        let (inode, fd, caller) =
+            match self.finish(Op::Open, ino.0, t, self.do_open(req, ino.0, flags.0)) {
+                Ok(opened) => opened,
+                Err(e) => return reply.error(e),
+            };
+        let backing = self.backing_for(&inode, fd.as_fd(), |fd| reply.open_backing(fd));
+        let direct = flags.0 & libc::O_DIRECT != 0;
+        let file = OpenFile::new(ino.0, fd, direct, caller, backing.clone());
+        let fh = FileHandle(self.files.insert(file));
         match backing {
             Some(id) => {
                 self.stats.record_passthrough_open();
                 reply.opened_passthrough(fh, FopenFlags::empty(), &id)
             }
-            None => reply.opened(fh, self.open_flags()),
+            None => reply.opened(fh, self.daemon_open_flags()),
         }
     }
 
@@ -1336,7 +1416,7 @@ impl Filesystem for UringFs {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
@@ -1346,7 +1426,7 @@ impl Filesystem for UringFs {
             Op::Write,
             ino.0,
             t,
-            self.do_write(req, ino.0, fh, offset, data),
+            self.do_write(req, ino.0, fh, offset, data, write_flags),
         ) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
@@ -1355,21 +1435,20 @@ impl Filesystem for UringFs {
 
     fn flush(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        // Locks are the kernel's (not negotiated), and data is never buffered here: a
-        // flush only has to name a live handle.
-        self.reply_empty(Op::Flush, ino.0, t, self.file(ino.0, fh).map(drop), reply);
+        // Locks are the kernel's (not negotiated), and data is never buffered here.
+        self.reply_empty(Op::Flush, ino.0, t, self.do_flush(req, ino.0, fh), reply);
     }
 
     fn release(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
@@ -1378,8 +1457,13 @@ impl Filesystem for UringFs {
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        let res = self.file(ino.0, fh).map(|_| {
+        let res = self.file(ino.0, fh).and_then(|file| {
+            // The last close runs as the opener (the kernel sends RELEASE on nobody's
+            // behalf), unless a request still holds the file and closes it later.
+            let _opener = self.io_as(req, &file, false)?;
             self.files.remove(fh.0);
+            drop(file);
+            Ok(())
         });
         self.reply_empty(Op::Release, ino.0, t, res, reply);
     }
@@ -1394,7 +1478,7 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = self.file(ino.0, fh).and_then(|file| {
-            let _caller = self.io_as_caller(req);
+            let _caller = self.io_as(req, &file, false)?;
             self.data.fsync(file.fd.as_fd(), datasync)
         });
         self.reply_empty(Op::Fsync, ino.0, t, res, reply);
@@ -1552,34 +1636,38 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = self.do_create(req, parent.0, name, mode, umask, flags);
-        let (entry, fd) = match self.finish(Op::Create, parent.0, t, res) {
+        let (entry, fd, caller) = match self.finish(Op::Create, parent.0, t, res) {
             Ok(created) => created,
             Err(e) => return reply.error(e),
         };
         let nodeid = entry.attr.ino.0;
-        let backing = self.inode(nodeid).ok().and_then(|inode| {
-            self.backing_for(req, &inode, fd.as_fd(), |fd| reply.open_backing(fd))
-        });
-        let fh = FileHandle(self.files.insert(OpenFile {
-            nodeid,
-            fd,
-            direct: flags & libc::O_DIRECT != 0,
-            _backing: backing.clone(),
-        }));
+        let backing = self
+            .inode(nodeid)
+            .ok()
+            .and_then(|inode| self.backing_for(&inode, fd.as_fd(), |fd| reply.open_backing(fd)));
+        let direct = flags & libc::O_DIRECT != 0;
+        let file = OpenFile::new(nodeid, fd, direct, caller, backing.clone());
+        let fh = FileHandle(self.files.insert(file));
         let generation = Generation(entry.generation);
         if backing.is_some() {
             self.stats.record_passthrough_open();
         }
         match backing {
             Some(id) => reply.created_passthrough(
-                &self.ttl(),
+                &self.ttl_of(&entry.attr),
                 &entry.attr,
                 generation,
                 fh,
                 FopenFlags::empty(),
                 &id,
             ),
-            None => reply.created(&self.ttl(), &entry.attr, generation, fh, self.open_flags()),
+            None => reply.created(
+                &self.ttl_of(&entry.attr),
+                &entry.attr,
+                generation,
+                fh,
+                self.daemon_open_flags(),
+            ),
         }
     }
 
@@ -1595,7 +1683,7 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = self.file(ino.0, fh).and_then(|file| {
-            let _caller = self.io_as_caller(req);
+            let _caller = self.io_as(req, &file, false)?;
             self.data.fallocate(file.fd.as_fd(), mode, offset, length)
         });
         self.reply_empty(Op::Fallocate, ino.0, t, res, reply);

@@ -132,7 +132,11 @@ fn run(plan: Plan) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match sys::fork() {
+    // SAFETY: no thread has been started yet: the mount, the workers and the signal thread
+    // all start in the child.
+    #[allow(unsafe_code)]
+    let forked = unsafe { sys::fork() };
+    match forked {
         Err(e) => {
             eprintln!("uringfs: cannot fork: {e}");
             ExitCode::from(1)

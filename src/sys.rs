@@ -9,7 +9,7 @@
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 /// `fchmodat2(2)`: the only chmod that works on an `O_PATH` fd (via `AT_EMPTY_PATH`).
@@ -577,28 +577,40 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     check_size(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
 }
 
-/// The credentials a thread switches to for one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThreadCreds {
-    /// fsuid to use for permission checks and new files.
-    pub uid: u32,
-    /// fsgid.
-    pub gid: u32,
-    /// Supplementary groups.
-    pub groups: Vec<u32>,
-}
-
 /// Sets this thread's fs uid (`setfsuid(2)` acts per thread). Going from 0 to another uid
 /// drops the fs capabilities from the effective set; going back raises them again.
-pub fn setfsuid(uid: u32) {
-    // SAFETY: plain integer argument; setfsuid cannot fail in a way it reports.
-    unsafe { libc::syscall(libc::SYS_setfsuid, uid) };
+///
+/// # Errors
+/// `EPERM` when the fsuid did not change: `setfsuid` reports no error itself, so the value is
+/// read back (a second call with -1, which changes nothing and returns the current fsuid).
+pub fn setfsuid(uid: u32) -> io::Result<()> {
+    // SAFETY: plain integer arguments; -1 only reads the current value.
+    let now = unsafe {
+        libc::syscall(libc::SYS_setfsuid, uid);
+        libc::syscall(libc::SYS_setfsuid, -1i32)
+    };
+    if now == i64::from(uid) {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    }
 }
 
 /// Sets this thread's fs gid.
-pub fn setfsgid(gid: u32) {
-    // SAFETY: plain integer argument.
-    unsafe { libc::syscall(libc::SYS_setfsgid, gid) };
+///
+/// # Errors
+/// `EPERM` when the fsgid did not change (read back as for `setfsuid`).
+pub fn setfsgid(gid: u32) -> io::Result<()> {
+    // SAFETY: plain integer arguments; -1 only reads the current value.
+    let now = unsafe {
+        libc::syscall(libc::SYS_setfsgid, gid);
+        libc::syscall(libc::SYS_setfsgid, -1i32)
+    };
+    if now == i64::from(gid) {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    }
 }
 
 /// Sets this thread's supplementary groups: the raw syscall, because glibc's `setgroups`
@@ -748,20 +760,42 @@ pub enum Forked {
     Child,
 }
 
-/// `fork(2)`. Only safe to use while the process has one thread (start-up), which is the
-/// caller's promise; the wrapper cannot check it.
+/// `fork(2)`.
+///
+/// # Safety
+/// The process must have one thread: the child of a threaded process inherits locks (the
+/// allocator's among them) that threads it does not have hold, and may deadlock on them.
 ///
 /// # Errors
 /// The errno of `fork(2)`.
-pub fn fork() -> io::Result<Forked> {
-    // SAFETY: called from main before any thread is started (see the doc comment), so the
-    // child inherits no lock held by another thread.
+pub unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: the caller promises a single-threaded process (see # Safety).
     let pid = check(unsafe { libc::fork() })?;
     Ok(if pid == 0 {
         Forked::Child
     } else {
         Forked::Parent(pid)
     })
+}
+
+/// `dup(2)`, close-on-exec.
+///
+/// # Errors
+/// The errno of `fcntl(F_DUPFD_CLOEXEC)`.
+pub fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    fd.try_clone_to_owned()
+}
+
+/// `close(2)`, reporting its error (dropping an `OwnedFd` ignores it): a close is where
+/// some filesystems report write-back failures deferred until then.
+///
+/// # Errors
+/// The errno of `close(2)`; the fd is closed either way.
+pub fn close(fd: OwnedFd) -> io::Result<()> {
+    let raw = fd.into_raw_fd();
+    // SAFETY: `raw` came from an `OwnedFd`, so it is open and owned by nobody else now.
+    check(unsafe { libc::close(raw) })?;
+    Ok(())
 }
 
 /// `setsid(2)`: the daemon leaves the terminal's session.
