@@ -154,6 +154,7 @@ fn concurrent_o_append_does_not_interleave(opts: &[&str]) {
     const RECORDS: usize = 400;
     const LEN: usize = 64;
     let g = MountGuard::new(opts);
+    let before = g.counters();
     let path = g.m("log");
     fs::write(&path, b"").unwrap();
     std::thread::scope(|s| {
@@ -193,6 +194,9 @@ fn concurrent_o_append_does_not_interleave(opts: &[&str]) {
         }
         assert_eq!(next, [RECORDS; THREADS]);
     }
+    if opts.contains(&"passthrough") {
+        g.assert_passthrough_since(&before, "concurrent O_APPEND writers");
+    }
 }
 
 #[test]
@@ -215,6 +219,7 @@ fn short_reads_at_eof_and_holes_past_eof(opts: &[&str]) {
         return;
     }
     let g = MountGuard::new(opts);
+    let before = g.counters();
     both_ok(&g, "write 10 bytes", |r| {
         fs::write(r.join("f"), b"0123456789")
     });
@@ -256,6 +261,9 @@ fn short_reads_at_eof_and_holes_past_eof(opts: &[&str]) {
         b.blocks(),
         n.blocks()
     );
+    if opts.contains(&"passthrough") {
+        g.assert_passthrough_since(&before, "short reads and holes");
+    }
     assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
 }
 
@@ -499,6 +507,7 @@ fn fallocate_modes(opts: &[&str]) {
         return;
     }
     let g = MountGuard::new(opts);
+    let before = g.counters();
     let state = |r: &Path| -> io::Result<(u64, String)> {
         Ok((
             fs::metadata(r.join("f"))?.len(),
@@ -553,6 +562,15 @@ fn fallocate_modes(opts: &[&str]) {
         let f = OpenOptions::new().write(true).open(r.join("f"))?;
         fallocate(&f, 0, 0, 0)
     });
+    if opts.contains(&"passthrough") {
+        // FALLOCATE itself is always the daemon's (passthrough covers reads, writes and
+        // mmap); the writes and reads around it must not be.
+        let d = g.assert_passthrough_since(&before, "fallocate workload");
+        assert!(
+            d.requests("fallocate") > 0,
+            "no FALLOCATE reached the daemon"
+        );
+    }
     assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
 }
 
@@ -627,6 +645,7 @@ fn copy_file_range_inside_and_out_of_the_mount(opts: &[&str]) {
         return;
     }
     let g = MountGuard::new(opts);
+    let before = g.counters();
     let src_data = pattern(300_001, 3);
     both_ok(&g, "copy_file_range within the fs", |r| {
         fs::write(r.join("src"), &src_data)?;
@@ -665,21 +684,34 @@ fn copy_file_range_inside_and_out_of_the_mount(opts: &[&str]) {
     let src = File::open(g.m("src")).unwrap();
     let out = File::create(&outside).unwrap();
     let mut done = 0;
-    loop {
+    let copied_out = loop {
         match copy_file_range(&src, done as i64, &out, done as i64, src_data.len() - done) {
-            Ok(0) => break,
+            Ok(0) => break true,
             Ok(n) => done += n,
-            Err(e) if done == 0 && e.raw_os_error() == Some(libc::EXDEV) => {
-                eprintln!("note: copy_file_range mount -> ext4 gave EXDEV (kernel policy)");
-                return;
-            }
+            // A refusal is the kernel's policy, not the mount's; the rest still runs.
+            Err(e) if done == 0 && e.raw_os_error() == Some(libc::EXDEV) => break false,
             Err(e) => panic!("copy_file_range mount -> outside after {done} bytes: {e}"),
         }
+    };
+    if copied_out {
+        assert_eq!(done, src_data.len());
+        assert!(
+            fs::read(&outside).unwrap() == src_data,
+            "outside copy differs"
+        );
     }
-    assert_eq!(done, src_data.len());
+    drop(src);
+    let d = if opts.contains(&"passthrough") {
+        // COPY_FILE_RANGE is always the daemon's (it copies between the backing files);
+        // the writes and reads around it, and a splice fallback of the kernel's, must not be.
+        g.assert_passthrough_since(&before, "copy_file_range workload")
+    } else {
+        g.counters().since(&before)
+    };
     assert!(
-        fs::read(&outside).unwrap() == src_data,
-        "outside copy differs"
+        d.requests("copy_file_range") > 0,
+        "the copies never reached the daemon as COPY_FILE_RANGE: {}",
+        d.line
     );
     assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
 }
@@ -758,6 +790,7 @@ fn mmap_shared_read_write(opts: &[&str]) {
         return;
     }
     let g = MountGuard::new(opts);
+    let before = g.counters();
     const LEN: usize = 64 * 1024 + 100;
     let initial = pattern(LEN, 4);
     let run = |r: &Path| -> io::Result<Vec<u8>> {
@@ -806,6 +839,9 @@ fn mmap_shared_read_write(opts: &[&str]) {
         fs::read(g.b("m")).unwrap() == n,
         "backing after mmap writes differs"
     );
+    if opts.contains(&"passthrough") {
+        g.assert_passthrough_since(&before, "mmap workload");
+    }
 }
 
 /// Forks a child that opens `path` and tries `op` on it without blocking; returns the child's

@@ -12,6 +12,7 @@
 // Each test crate includes this module and uses a different subset of it.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt::Debug;
 use std::fs;
@@ -27,6 +28,11 @@ use std::time::{Duration, Instant};
 /// How long a mount may take to appear, and a signalled daemon to exit.
 pub const MOUNT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the daemon may take to log its counters after SIGUSR1, and the kernel to deliver
+/// the FORGETs of a cache drop. Only a deadline for polling, never a timed assertion: a
+/// working daemon answers in milliseconds.
+pub const COUNTERS_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The unprivileged user the permission tests act as (exists as `cloudsdk` here, but only the
 /// number matters: the tests never need a passwd entry).
 pub const USER: u32 = 1000;
@@ -41,30 +47,45 @@ pub fn bin() -> PathBuf {
 }
 
 /// Whether mount tests can run. Without root or `/dev/fuse` they cannot: under `CI=true` that
-/// is a broken CI and panics loudly; elsewhere the test prints why it skips and returns early.
+/// is a broken CI and panics loudly; elsewhere the test reports the skip (see [`skip`]) and
+/// returns early.
 pub fn require_root_and_fuse() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    let reason = if euid != 0 {
-        Some(format!("not running as root (euid {euid})"))
-    } else if !Path::new("/dev/fuse").exists() {
-        Some("/dev/fuse is missing".to_string())
-    } else {
-        None
-    };
-    match reason {
-        None => true,
-        Some(reason) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!(
-                "!!! CI=true but the FUSE integration tests cannot run: {reason}. \
-                 CI must run as root with /dev/fuse present; refusing to skip silently. !!!"
-            )
-        }
-        Some(reason) => {
-            eprintln!("SKIP: {reason}; FUSE integration tests need root and /dev/fuse");
-            false
-        }
+    if euid != 0 {
+        return skip(&format!(
+            "not running as root (euid {euid}); FUSE integration tests need root and /dev/fuse"
+        ));
     }
+    if !Path::new("/dev/fuse").exists() {
+        return skip("/dev/fuse is missing; FUSE integration tests need root and /dev/fuse");
+    }
+    true
+}
+
+/// Whether `CI=true` is set: then nothing may be skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// A test cannot run its premise for `reason`. Under `CI=true` that is a broken CI: this
+/// panics, so the test fails instead of reporting skipped work as passed. Elsewhere it writes
+/// `SKIP: <test>: <reason>` straight to the runner's stderr and returns `false` (the caller
+/// returns early). `eprintln!` would not do: libtest captures it and shows nothing for a
+/// test that passes, which is what a skipped test looks like to it. `scripts/test` counts
+/// these lines and fails under CI if there is any.
+pub fn skip(reason: &str) -> bool {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_string();
+    if in_ci() {
+        panic!("!!! CI=true but {test} cannot run: {reason}. Refusing to skip under CI. !!!");
+    }
+    // One write of the whole line, so parallel tests do not interleave inside it.
+    let line = format!("SKIP: {test}: {reason}\n");
+    let _ = io::Write::write_all(&mut io::stderr(), line.as_bytes());
+    false
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -381,6 +402,87 @@ impl MountGuard {
     pub fn n(&self, rel: &str) -> PathBuf {
         self.dirs.native.join(rel)
     }
+
+    /// The daemon's counters now: sends SIGUSR1 and waits for the `stats:` line it logs (at
+    /// info level, the default; a `RUST_LOG` below info hides it). Polls the log until a new
+    /// complete line appears, with a deadline only a hung daemon reaches.
+    pub fn counters(&self) -> Counters {
+        let seen = stats_lines(&self.log_text()).len();
+        // SAFETY: plain syscall on the pid of our own unreaped child (it cannot be recycled).
+        let rc = unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGUSR1) };
+        assert_eq!(rc, 0, "kill SIGUSR1: {}", io::Error::last_os_error());
+        let deadline = Instant::now() + COUNTERS_TIMEOUT;
+        loop {
+            let log = self.log_text();
+            let lines = stats_lines(&log);
+            if lines.len() > seen {
+                let line = lines[lines.len() - 1];
+                return Counters::parse(line)
+                    .unwrap_or_else(|| panic!("cannot parse the daemon's counters: {line:?}"));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new stats line in the daemon's log within {COUNTERS_TIMEOUT:?} of SIGUSR1 \
+                 (it is logged at info level: is RUST_LOG set lower?)\n--- daemon log ---\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Asserts that what ran since `before` was served by kernel passthrough: at least one
+    /// open got a backing id, every open and create that succeeded did (a per-file fallback
+    /// would be served by the daemon), and no READ or WRITE request reached the daemon.
+    /// Returns the difference.
+    #[track_caller]
+    pub fn assert_passthrough_since(&self, before: &Counters, what: &str) -> Counters {
+        let now = self.counters();
+        let d = now.since(before);
+        let opened =
+            d.requests("open") - d.errors("open") + d.requests("create") - d.errors("create");
+        assert!(
+            d.passthrough_opens > 0,
+            "{what}: no open got a passthrough backing id\n  before: {}\n  after:  {}\n\
+             --- daemon log ---\n{}",
+            before.line,
+            now.line,
+            self.log_text()
+        );
+        assert_eq!(
+            d.passthrough_opens,
+            opened,
+            "{what}: {opened} opens and creates succeeded but only {} got a backing id\n  \
+             before: {}\n  after:  {}\n--- daemon log ---\n{}",
+            d.passthrough_opens,
+            before.line,
+            now.line,
+            self.log_text()
+        );
+        assert_eq!(
+            (d.requests("read"), d.requests("write")),
+            (0, 0),
+            "{what}: READ/WRITE requests reached the daemon despite passthrough\n  \
+             before: {}\n  after:  {}",
+            before.line,
+            now.line
+        );
+        d
+    }
+
+    /// What each of the daemon's open fds (`/proc/PID/fd`) links to.
+    pub fn daemon_fds(&self) -> Vec<String> {
+        let dir = PathBuf::from(format!("/proc/{}/fd", self.pid()));
+        fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .filter_map(|e| {
+                // An fd closed between readdir and readlink is simply gone.
+                let e = e.ok()?;
+                Some(fs::read_link(e.path()).map_or_else(
+                    |_| "<closed>".to_string(),
+                    |t| t.to_string_lossy().into_owned(),
+                ))
+            })
+            .collect()
+    }
 }
 
 impl Drop for MountGuard {
@@ -411,6 +513,85 @@ impl Drop for MountGuard {
             eprintln!("--- uringfs log ({}) ---\n{log}", self.log.display());
         } else if let Some(problem) = problem {
             panic!("{problem}\n--- daemon log ---\n{log}");
+        }
+    }
+}
+
+/// The complete (newline-terminated) counters lines in a daemon log: the SIGUSR1 ones and
+/// the one at unmount.
+fn stats_lines(log: &str) -> Vec<&str> {
+    log.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n') && l.contains(" stats: ring"))
+        .collect()
+}
+
+/// The daemon's counters, from one `stats:` line of its log (`stats: ring: ... ops: inodes=N
+/// passthrough_opens=N lookup=requests/errors/microseconds ...`).
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    /// Inodes the kernel holds in the daemon's table, the root included (a gauge).
+    pub inodes: u64,
+    /// Opens and creates answered with a kernel passthrough backing id.
+    pub passthrough_opens: u64,
+    /// Per op name as logged (`lookup`, `read`, `write`, ...): (requests, errors). Ops that
+    /// were never requested are not logged and not here.
+    pub ops: BTreeMap<String, (u64, u64)>,
+    /// The line it was parsed from, for failure messages.
+    pub line: String,
+}
+
+impl Counters {
+    /// Parses the `ops:` part of a stats line; `None` if the gauges are missing.
+    pub fn parse(line: &str) -> Option<Counters> {
+        let (_, ops) = line.split_once(" ops: ")?;
+        let mut c = Counters {
+            line: line.trim_end().to_string(),
+            ..Counters::default()
+        };
+        let (mut inodes, mut passthrough) = (None, None);
+        for field in ops.split_whitespace() {
+            let (name, value) = field.split_once('=')?;
+            match name {
+                "inodes" => inodes = Some(value.parse().ok()?),
+                "passthrough_opens" => passthrough = Some(value.parse().ok()?),
+                _ => {
+                    let mut parts = value.split('/');
+                    let requests = parts.next()?.parse().ok()?;
+                    let errors = parts.next()?.parse().ok()?;
+                    c.ops.insert(name.to_string(), (requests, errors));
+                }
+            }
+        }
+        c.inodes = inodes?;
+        c.passthrough_opens = passthrough?;
+        Some(c)
+    }
+
+    /// Requests of `op` (0 if it never came).
+    pub fn requests(&self, op: &str) -> u64 {
+        self.ops.get(op).map_or(0, |&(r, _)| r)
+    }
+
+    /// Failed requests of `op`.
+    pub fn errors(&self, op: &str) -> u64 {
+        self.ops.get(op).map_or(0, |&(_, e)| e)
+    }
+
+    /// What happened between `earlier` and `self`: the counts as differences, the `inodes`
+    /// gauge as it is now.
+    pub fn since(&self, earlier: &Counters) -> Counters {
+        Counters {
+            inodes: self.inodes,
+            passthrough_opens: self.passthrough_opens - earlier.passthrough_opens,
+            ops: self
+                .ops
+                .iter()
+                .map(|(op, &(r, e))| {
+                    let (r0, e0) = earlier.ops.get(op).copied().unwrap_or((0, 0));
+                    (op.clone(), (r - r0, e - e0))
+                })
+                .collect(),
+            line: format!("{} (since: {})", self.line, earlier.line),
         }
     }
 }
@@ -718,13 +899,24 @@ pub fn dir_names(dir: &Path) -> io::Result<std::collections::BTreeSet<OsString>>
 /// operations, permission checks and the uid/gid in FUSE request headers are those of `uid`. `access(2)` checks the real uid: use
 /// [`run_as`] for it.
 pub fn as_user<T: Send>(uid: u32, gid: u32, f: impl FnOnce() -> T + Send) -> T {
+    as_user_with_groups(uid, gid, &[], f)
+}
+
+/// [`as_user`] with the supplementary groups `groups` (the thread's own, as `/proc/TID/status`
+/// shows them in `Groups:`, where the daemon reads a caller's groups).
+pub fn as_user_with_groups<T: Send>(
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+    f: impl FnOnce() -> T + Send,
+) -> T {
     std::thread::scope(|s| {
         s.spawn(|| {
-            // SAFETY: raw syscalls (not the glibc wrappers that broadcast to all threads) with
-            // no pointers except the NULL group list of length 0.
+            // SAFETY: raw syscalls (not the glibc wrappers that broadcast to all threads);
+            // the group list is `groups.len()` valid gids, live during the call.
             unsafe {
                 assert_eq!(
-                    libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()),
+                    libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()),
                     0,
                     "setgroups: {}",
                     io::Error::last_os_error()
@@ -787,6 +979,29 @@ pub fn run_as(uid: u32, gid: u32, script: &str) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("spawn sh as another user")
+}
+
+/// Runs `sh -c script` as a process of `uid`/`gid` (real, effective and saved) whose
+/// supplementary groups are exactly `groups`, as after a login of a user in those groups.
+pub fn run_as_with_groups(uid: u32, gid: u32, groups: &[u32], script: &str) -> Output {
+    let groups = groups.to_vec();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).stdin(Stdio::null());
+    // SAFETY: the closure runs in the forked child before exec and makes only
+    // async-signal-safe syscalls (setgroups, setresgid, setresuid) on memory allocated
+    // before the fork. The groups are set while still root, the uid last.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                || libc::setresgid(gid, gid, gid) != 0
+                || libc::setresuid(uid, uid, uid) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("spawn sh as another user with groups")
 }
 
 /// Runs a command (program + args) and returns its output, panicking if it cannot start.
