@@ -13,6 +13,11 @@ use std::path::Path;
 /// Another unprivileged user, in none of [`GROUP`]'s groups.
 const OTHER: u32 = 2000;
 
+/// A group [`USER`] is in only as a *supplementary* group (its primary group is [`GROUP`]).
+/// The kernel knows groups by number only, so no `/etc/group` entry is needed: a process or
+/// thread whose group list holds it is in it.
+const SUPP: u32 = 3000;
+
 /// [`both`] run with the filesystem credentials of `uid`/`gid`.
 #[track_caller]
 fn user_both<T: PartialEq + Debug + Send>(
@@ -24,6 +29,41 @@ fn user_both<T: PartialEq + Debug + Send>(
 ) -> io::Result<T> {
     let what = format!("{what} (as {uid}:{gid})");
     as_user(uid, gid, || both(g, &what, f))
+}
+
+/// [`both`] run with the filesystem credentials of `uid`/`gid` and the supplementary groups
+/// `groups`.
+#[track_caller]
+fn groups_both<T: PartialEq + Debug + Send>(
+    g: &MountGuard,
+    (uid, gid, groups): (u32, u32, &[u32]),
+    what: &str,
+    f: impl Fn(&Path) -> io::Result<T> + Send + Sync,
+) -> io::Result<T> {
+    let what = format!("{what} (as {uid}:{gid}, groups {groups:?})");
+    as_user_with_groups(uid, gid, groups, || both(g, &what, f))
+}
+
+#[track_caller]
+fn groups_ok<T: PartialEq + Debug + Send>(
+    g: &MountGuard,
+    who: (u32, u32, &[u32]),
+    what: &str,
+    f: impl Fn(&Path) -> io::Result<T> + Send + Sync,
+) -> T {
+    groups_both(g, who, what, f).unwrap_or_else(|e| panic!("{what} as {who:?}: {e}"))
+}
+
+#[track_caller]
+fn groups_err<T: Debug + Send>(
+    g: &MountGuard,
+    (uid, gid, groups): (u32, u32, &[u32]),
+    what: &str,
+    errno: i32,
+    f: impl Fn(&Path) -> io::Result<T> + Send + Sync,
+) {
+    let what = format!("{what} (as {uid}:{gid}, groups {groups:?})");
+    as_user_with_groups(uid, gid, groups, || both_err(g, &what, errno, f))
 }
 
 #[track_caller]
@@ -125,6 +165,7 @@ fn unprivileged_user_is_denied_like_natively(opts: &[&str]) {
         chown(&r.join("u/users"), USER, GROUP).unwrap();
         chmod(&r.join("u/users"), 0o640).unwrap();
     });
+    let before = g.counters();
     // Root reads it first, so the kernel has everything cached when the user tries.
     assert_eq!(fs::read(g.m("secret")).unwrap(), b"root only");
     user_err(
@@ -255,6 +296,9 @@ fn unprivileged_user_is_denied_like_natively(opts: &[&str]) {
             lgetxattr(&r.join("u/users"), "user.mine")
         },
     );
+    if opts.contains(&"passthrough") {
+        g.assert_passthrough_since(&before, "root's and the user's reads");
+    }
     assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
 }
 
@@ -401,9 +445,14 @@ fn setuid_is_cleared_on_write_truncate_and_chown(opts: &[&str]) {
         return;
     }
     let names = ["w", "t", "ft", "c", "uc", "rw", "sg", "nx", "ow"];
+    let passthrough = opts.contains(&"passthrough");
     let g = MountGuard::new(opts);
+    let before = g.counters();
     both_ok(&g, "root makes setuid files owned by the user", |r| {
         user_dir(r, "u", USER, GROUP, 0o755);
+        // An ordinary file next to them, for the passthrough check below.
+        fs::write(r.join("u/plain"), b"plain\n")?;
+        chown(&r.join("u/plain"), USER, GROUP)?;
         for n in names {
             let p = r.join("u").join(n);
             fs::write(&p, b"#!/bin/sh\necho hi\n")?;
@@ -421,6 +470,24 @@ fn setuid_is_cleared_on_write_truncate_and_chown(opts: &[&str]) {
             .map(|n| mode_of(&r.join("u").join(n)))
             .collect::<io::Result<Vec<_>>>()
     });
+    if passthrough {
+        // The files are ordinary while root creates and writes them (chmod comes after), so
+        // that part is passthrough. Writes to setuid/setgid files may legitimately go through
+        // the daemon, which is why the rest of the test is not checked but for one more
+        // ordinary file, written by its unprivileged owner.
+        g.assert_passthrough_since(&before, "root creates and writes ordinary files");
+    }
+    let before = g.counters();
+    user_ok(&g, USER, GROUP, "owner appends to an ordinary file", |r| {
+        OpenOptions::new()
+            .append(true)
+            .open(r.join("u/plain"))?
+            .write_all(b"more\n")?;
+        fs::read(r.join("u/plain"))
+    });
+    if passthrough {
+        g.assert_passthrough_since(&before, "an unprivileged owner writes an ordinary file");
+    }
     let modes = |r: &Path| -> io::Result<Vec<(String, String)>> {
         names
             .iter()
@@ -616,4 +683,131 @@ fn posix_acls_grant_and_default_acls_override_the_umask() {
         0o600,
         "umask applies without one"
     );
+}
+
+#[test]
+fn supplementary_group_grants_access_like_natively_default() {
+    supplementary_group_grants_access_like_natively(&[]);
+}
+
+#[test]
+fn supplementary_group_grants_access_like_natively_without_default_permissions() {
+    supplementary_group_grants_access_like_natively(&["nodefault_permissions"]);
+}
+
+/// Files of mode 0660 and 0640 and a directory of mode 0770, all owned by `root:SUPP`, are
+/// open to [`USER`] only through its supplementary group [`SUPP`]: the same user without
+/// that group is refused, as is [`OTHER`], on the mount exactly as natively. With
+/// `default_permissions` the kernel checks the caller's groups (and the daemon, which runs
+/// the open as the caller, needs them too); without it nothing but the daemon's switch to
+/// the caller's groups (read from `/proc/TID/status`) can grant the access.
+fn supplementary_group_grants_access_like_natively(opts: &[&str]) {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::with_setup(opts, |r| {
+        for (name, mode) in [("rw", 0o660), ("ro", 0o640)] {
+            fs::write(r.join(name), format!("{name} by group\n")).unwrap();
+            chown(&r.join(name), 0, SUPP).unwrap();
+            chmod(&r.join(name), mode).unwrap();
+        }
+        fs::create_dir(r.join("gd")).unwrap();
+        fs::write(r.join("gd/inner"), b"inside\n").unwrap();
+        chmod(&r.join("gd/inner"), 0o644).unwrap();
+        chown(&r.join("gd"), 0, SUPP).unwrap();
+        chmod(&r.join("gd"), 0o770).unwrap();
+    });
+    let member: (u32, u32, &[u32]) = (USER, GROUP, &[SUPP]);
+    let outsiders: [(u32, u32, &[u32]); 2] = [(USER, GROUP, &[]), (OTHER, OTHER, &[])];
+    let refused = |round: &str| {
+        for who in outsiders {
+            let e = libc::EACCES;
+            groups_err(&g, who, &format!("{round}: read 0660"), e, |r| {
+                fs::read(r.join("rw"))
+            });
+            groups_err(
+                &g,
+                who,
+                &format!("{round}: open 0660 for writing"),
+                e,
+                |r| OpenOptions::new().append(true).open(r.join("rw")),
+            );
+            groups_err(&g, who, &format!("{round}: read 0640"), e, |r| {
+                fs::read(r.join("ro"))
+            });
+            groups_err(&g, who, &format!("{round}: stat in 0770 dir"), e, |r| {
+                fs::symlink_metadata(r.join("gd/inner"))
+            });
+            groups_err(&g, who, &format!("{round}: read in 0770 dir"), e, |r| {
+                fs::read(r.join("gd/inner"))
+            });
+            groups_err(&g, who, &format!("{round}: list 0770 dir"), e, |r| {
+                fs::read_dir(r.join("gd"))
+            });
+            groups_err(&g, who, &format!("{round}: create in 0770 dir"), e, |r| {
+                fs::write(r.join("gd/intruder"), b"x")
+            });
+        }
+    };
+    // Outsiders first, before anything is cached; again after the member has warmed the
+    // caches, so no cached dentry or attribute lets them in either.
+    refused("cold");
+    groups_ok(&g, member, "read 0660", |r| fs::read(r.join("rw")));
+    groups_ok(&g, member, "append to 0660, read back", |r| {
+        OpenOptions::new()
+            .append(true)
+            .open(r.join("rw"))?
+            .write_all(b"member\n")?;
+        fs::read(r.join("rw"))
+    });
+    groups_ok(&g, member, "read 0640", |r| fs::read(r.join("ro")));
+    groups_err(&g, member, "write 0640", libc::EACCES, |r| {
+        OpenOptions::new().write(true).open(r.join("ro"))
+    });
+    groups_ok(&g, member, "stat and read in 0770 dir", |r| {
+        Ok((attr(&r.join("gd/inner"))?, fs::read(r.join("gd/inner"))?))
+    });
+    let made = groups_ok(&g, member, "create in 0770 dir, list it", |r| {
+        fs::write(r.join("gd/made"), b"by a member\n")?;
+        Ok((attr(&r.join("gd/made"))?, dir_names(&r.join("gd"))?))
+    });
+    assert_eq!(
+        (made.0.uid, made.0.gid),
+        (USER, GROUP),
+        "a new file takes the creator's primary group, not the supplementary one"
+    );
+    refused("warm");
+
+    // The same as real processes of the user (real, effective and saved ids switched, several
+    // supplementary groups), including access(2), which checks the real ids.
+    let script = "set -e; cd \"$1\"; cat rw ro gd/inner; test -r rw; test -w rw; \
+                  ! test -w ro; echo proc >> rw; touch gd/proc; ls gd";
+    let shell = |groups: &[u32], dir: &Path| {
+        let out = run_as_with_groups(
+            USER,
+            GROUP,
+            groups,
+            &format!("sh -c '{script}' sh '{}'", dir.display()),
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).replace(&*dir.to_string_lossy(), "DIR"),
+        )
+    };
+    let groups = [SUPP - 1, SUPP, SUPP + 1];
+    let (native, mount) = (shell(&groups, &g.native), shell(&groups, &g.mnt));
+    assert_eq!(mount, native, "member process: mount vs native");
+    assert_eq!(
+        native.0,
+        Some(0),
+        "member process failed natively: {native:?}"
+    );
+    let (native, mount) = (shell(&[], &g.native), shell(&[], &g.mnt));
+    assert_eq!(mount, native, "process without the group: mount vs native");
+    assert!(
+        native.0 != Some(0) && native.2.contains("Permission denied"),
+        "a process without the group got in natively: {native:?}"
+    );
+    assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
 }
