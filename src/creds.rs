@@ -89,7 +89,11 @@ impl CredSwitcher {
         } else {
             None
         };
-        let full = if uid == 0 { self.daemon_caps.effective } else { 0 };
+        let full = if uid == 0 {
+            self.daemon_caps.effective
+        } else {
+            0
+        };
         match status {
             Some(status) => Caller {
                 uid,
@@ -277,7 +281,9 @@ mod tests {
             assert_eq!(sys::thread_caps().unwrap(), before);
             // A root caller keeps only the capabilities it has itself.
             {
-                let _guard = switcher.enter_io(0, 0, before.effective & !CAP_FSETID).unwrap();
+                let _guard = switcher
+                    .enter_io(0, 0, before.effective & !CAP_FSETID)
+                    .unwrap();
                 let effective = sys::thread_caps().unwrap().effective;
                 assert_eq!(effective, before.effective & !CAP_FSETID);
             }
