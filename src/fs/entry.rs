@@ -1,0 +1,138 @@
+//! Names: lookup, making entries (mknod, mkdir, symlink, link), unlink/rmdir, rename.
+
+use std::ffi::{CStr, OsStr};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use fuser::{RenameFlags, Request};
+
+use crate::attr::STATX_MASK;
+use crate::inode::{Pinned, ROOT_ID};
+use crate::sys::{self, EMPTY};
+
+use super::{Entry, STATX_EMPTY, UringFs, entry_name, lookup_name};
+
+impl UringFs {
+    /// Looks `name` up in `parent`: one `openat(O_PATH|O_NOFOLLOW)`, then a statx of the fd
+    /// it gave, so the attributes are those of the very file the fd pins.
+    pub(super) fn lookup_at(&self, parent: &Pinned, name: &CStr) -> io::Result<Entry> {
+        let fd = sys::openat(parent.fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+        let stx = sys::statx(fd.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
+        Ok(self.adopt(fd, &stx))
+    }
+
+    pub(super) fn do_lookup(&self, req: &Request, parent: u64, name: &OsStr) -> io::Result<Entry> {
+        let parent = self.inode(parent)?;
+        let bytes = name.as_bytes();
+        if bytes == b"." || (bytes == b".." && parent.nodeid == ROOT_ID) {
+            // The kernel resolves these itself; both name `parent`, and BACKING is never left.
+            let stx = sys::statx(parent.fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
+            let fd = self.reopen(&parent, libc::O_PATH)?;
+            return Ok(self.adopt(fd, &stx));
+        }
+        let name = lookup_name(name)?;
+        let _caller = self.as_caller(req)?;
+        self.lookup_at(&parent, &name)
+    }
+
+    pub(super) fn do_readlink(&self, ino: u64) -> io::Result<Vec<u8>> {
+        let inode = self.inode(ino)?;
+        sys::readlink_empty(inode.fd())
+    }
+
+    /// Makes an entry with `make(parent_fd, name)` as the caller (with the caller's `umask`),
+    /// then looks it up.
+    pub(super) fn make_entry(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &OsStr,
+        umask: u32,
+        make: impl FnOnce(BorrowedFd<'_>, &CStr) -> io::Result<()>,
+    ) -> io::Result<Entry> {
+        let parent = self.inode(parent)?;
+        let name = entry_name(name)?;
+        let _caller = self.as_caller(req)?;
+        self.with_caller_umask(umask, || make(parent.fd(), &name))?;
+        self.lookup_at(&parent, &name)
+    }
+
+    /// Runs a creating syscall under the caller's umask, when the kernel left it to us
+    /// (POSIX ACLs): the backing fs then applies it, or the parent's default ACL instead, as
+    /// natively. Each worker gets its own umask once (`unshare(CLONE_FS)`).
+    pub(super) fn with_caller_umask<T>(
+        &self,
+        umask: u32,
+        create: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        if !self.posix_acl {
+            return create();
+        }
+        thread_local! {
+            static OWN_UMASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        if !OWN_UMASK.get() {
+            sys::unshare_fs()?;
+            OWN_UMASK.set(true);
+        }
+        sys::umask(umask & 0o777);
+        let res = create();
+        sys::umask(0);
+        res
+    }
+
+    pub(super) fn do_link(
+        &self,
+        req: &Request,
+        ino: u64,
+        newparent: u64,
+        newname: &OsStr,
+    ) -> io::Result<Entry> {
+        let inode = self.inode(ino)?;
+        let source = sys::fd_name(inode.fd());
+        // A link creates no mode: no umask applies.
+        self.make_entry(req, newparent, newname, 0, |dir, name| {
+            // Through the magic link: `AT_EMPTY_PATH` would need CAP_DAC_READ_SEARCH,
+            // which a caller's fsuid does not carry.
+            sys::linkat(
+                self.proc_fd.as_fd(),
+                &source,
+                dir,
+                name,
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        })
+    }
+
+    pub(super) fn do_remove(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &OsStr,
+        flags: i32,
+    ) -> io::Result<()> {
+        let parent = self.inode(parent)?;
+        let name = entry_name(name)?;
+        let _caller = self.as_caller(req)?;
+        sys::unlinkat(parent.fd(), &name, flags)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn do_rename(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &OsStr,
+        newparent: u64,
+        newname: &OsStr,
+        flags: RenameFlags,
+    ) -> io::Result<()> {
+        let olddir = self.inode(parent)?;
+        let newdir = self.inode(newparent)?;
+        let oldname = entry_name(name)?;
+        let newname = entry_name(newname)?;
+        let _caller = self.as_caller(req)?;
+        sys::renameat2(olddir.fd(), &oldname, newdir.fd(), &newname, flags.bits())
+    }
+}

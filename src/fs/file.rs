@@ -1,0 +1,250 @@
+//! Open files: open, create, read, write, flush, copy_file_range, and passthrough backing ids.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+
+use fuser::{BackingId, FileHandle, FopenFlags, Request, WriteFlags};
+use log::warn;
+
+use crate::attr::STATX_MASK;
+use crate::buffer::{AlignedBuf, is_aligned};
+use crate::creds::{CAP_SYS_ADMIN, Caller, CredGuard};
+use crate::datapath::CopyMethod;
+use crate::error::einval;
+use crate::inode::{Inode, Pinned};
+use crate::openfile::{IoRequest, OpenFile};
+use crate::options::CacheMode;
+use crate::sys::{self, EMPTY};
+
+use super::{Entry, SET_ID_BITS, STATX_EMPTY, UringFs, entry_name};
+
+/// The ids passthrough backing files are registered with (the kernel's overflow uid and gid,
+/// `nobody`): with no groups and no capabilities beyond the CAP_SYS_ADMIN the registering
+/// ioctl needs, they give every caller's passthrough I/O an ordinary user's rights.
+const PASSTHROUGH_ID: u32 = 65534;
+
+impl UringFs {
+    /// The passthrough backing id for an open of `inode` whose backing file is `fd`: the one
+    /// its open files share, or a new one registered from `fd`. `None` serves the open
+    /// through the daemon, as its caller.
+    ///
+    /// The kernel keeps one backing file per inode while any passthrough file of it is open,
+    /// does every passthrough read and write with the credentials captured at registration,
+    /// and refuses a non-passthrough open of the inode meanwhile (EIO). So one backing file
+    /// serves every caller, and it is registered with credentials that give no caller more
+    /// than an ordinary user's rights: `nobody`, no groups, no capabilities that matter to a
+    /// write. That is exact for every caller without capabilities; a capable caller (root)
+    /// gets less than natively on passthrough files (see the README). Setuid and setgid
+    /// files, where a capable writer keeps the bits natively, are served through the daemon
+    /// with direct I/O when no backing file is live, so that a later passthrough open of the
+    /// same inode is still allowed (only cached-mode opens block one).
+    pub(super) fn backing_for(
+        &self,
+        inode: &Inode,
+        fd: BorrowedFd<'_>,
+        register: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
+    ) -> Option<Arc<BackingId>> {
+        if !self.passthrough || inode.file_type != libc::S_IFREG {
+            return None;
+        }
+        let mut slot = inode.backing.lock();
+        if let Some(id) = slot.upgrade() {
+            return Some(id);
+        }
+        match sys::statx(fd, EMPTY, libc::AT_EMPTY_PATH, libc::STATX_MODE) {
+            Ok(stx) if u32::from(stx.stx_mode) & SET_ID_BITS == 0 => {}
+            Ok(_) => return None,
+            Err(err) => {
+                warn!("statx of inode {} at open: {err}", inode.nodeid);
+                return None;
+            }
+        }
+        let nobody = Caller {
+            uid: PASSTHROUGH_ID,
+            gid: PASSTHROUGH_ID,
+            groups: Vec::new(),
+            caps: CAP_SYS_ADMIN,
+        };
+        let registered = self.creds.enter(&nobody).and_then(|_nobody| register(fd));
+        match registered {
+            Ok(id) => {
+                let id = Arc::new(id);
+                *slot = Arc::downgrade(&id);
+                Some(id)
+            }
+            Err(err) => {
+                warn!(
+                    "passthrough refused for inode {}: {err}; serving it through the daemon",
+                    inode.nodeid
+                );
+                None
+            }
+        }
+    }
+
+    /// Runs a data request on `file` with the credentials `IoRequest` gives it (an SQE carries
+    /// its submitter's).
+    pub(super) fn io_as(
+        &self,
+        req: &Request,
+        file: &OpenFile,
+        kill_suidgid: bool,
+    ) -> io::Result<CredGuard<'_>> {
+        let creds = file.io_creds(
+            IoRequest {
+                uid: req.uid(),
+                gid: req.gid(),
+                pid: req.pid(),
+                kill_suidgid,
+            },
+            self.creds.daemon_caps(),
+        );
+        self.creds.enter_io(creds.uid, creds.gid, creds.caps)
+    }
+
+    /// The open flags of a file served through the daemon. With passthrough on, that is a
+    /// setuid/setgid file (see `backing_for`), opened for direct I/O: a cached-mode open
+    /// would make the kernel refuse passthrough opens of the inode until it closes.
+    pub(super) fn daemon_open_flags(&self) -> FopenFlags {
+        if self.passthrough {
+            return FopenFlags::FOPEN_DIRECT_IO;
+        }
+        match self.opts.cache {
+            CacheMode::None => FopenFlags::FOPEN_DIRECT_IO,
+            CacheMode::Auto => FopenFlags::empty(),
+            CacheMode::Always => FopenFlags::FOPEN_KEEP_CACHE,
+        }
+    }
+
+    pub(super) fn do_open(
+        &self,
+        req: &Request,
+        ino: u64,
+        flags: i32,
+    ) -> io::Result<(Pinned, OwnedFd, Caller)> {
+        let inode = self.inode(ino)?;
+        let flags = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY);
+        let caller = self.caller(req);
+        let fd = {
+            let _caller = self.creds.enter(&caller)?;
+            self.reopen(&inode, flags)?
+        };
+        Ok((inode, fd, caller))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn do_create(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+    ) -> io::Result<(Entry, OwnedFd, Caller)> {
+        let parent_inode = self.inode(parent)?;
+        let name = entry_name(name)?;
+        let flags = (flags & !libc::O_NOCTTY) | libc::O_CREAT | libc::O_NOFOLLOW;
+        let caller = self.caller(req);
+        let fd = {
+            let _caller = self.creds.enter(&caller)?;
+            self.with_caller_umask(umask, || sys::openat(parent_inode.fd(), &name, flags, mode))?
+        };
+        let stx = sys::statx(fd.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
+        // The inode's own O_PATH fd comes from the open file, not from the name again,
+        // which someone may have replaced meanwhile.
+        let path_fd = sys::openat(
+            self.proc_fd.as_fd(),
+            &sys::fd_name(fd.as_fd()),
+            libc::O_PATH,
+            0,
+        )?;
+        Ok((self.adopt(path_fd, &stx), fd, caller))
+    }
+
+    pub(super) fn do_read(
+        &self,
+        req: &Request,
+        ino: u64,
+        fh: FileHandle,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
+        let file = self.file(ino, fh)?;
+        let _caller = self.io_as(req, &file, false)?;
+        self.data.read_at(file.fd.as_fd(), buf, offset)
+    }
+
+    pub(super) fn do_write(
+        &self,
+        req: &Request,
+        ino: u64,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        flags: WriteFlags,
+    ) -> io::Result<u32> {
+        let file = self.file(ino, fh)?;
+        let kill_suidgid = flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+        let written = if flags.contains(WriteFlags::FUSE_WRITE_CACHE) {
+            // Writeback of mapped pages: never through O_DIRECT, whatever the opener asked.
+            let fd = file.writeback_fd(self.proc_fd.as_fd())?;
+            let _caller = self.io_as(req, &file, kill_suidgid)?;
+            self.data.write_at(fd, data, offset)?
+        } else {
+            let bounce = (file.direct && !is_aligned(data)).then(|| AlignedBuf::copy_of(data));
+            let data = bounce.as_ref().map_or(data, AlignedBuf::as_slice);
+            let _caller = self.io_as(req, &file, kill_suidgid)?;
+            self.data.write_at(file.fd.as_fd(), data, offset)?
+        };
+        u32::try_from(written).map_err(|_| einval())
+    }
+
+    /// A close of the file's descriptor reports the errors the backing fs deferred to it
+    /// (write-back failures on NFS or FUSE, quota on some), as close(2) would natively; the
+    /// file itself stays open until RELEASE, so a duplicate is what gets closed.
+    pub(super) fn do_flush(&self, req: &Request, ino: u64, fh: FileHandle) -> io::Result<()> {
+        let file = self.file(ino, fh)?;
+        let _caller = self.io_as(req, &file, false)?;
+        sys::close(sys::dup(file.fd.as_fd())?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn do_copy_file_range(
+        &self,
+        req: &Request,
+        ino_in: u64,
+        fh_in: FileHandle,
+        offset_in: u64,
+        ino_out: u64,
+        fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        flags: u32,
+    ) -> io::Result<u32> {
+        let src = self.file(ino_in, fh_in)?;
+        let dst = self.file(ino_out, fh_out)?;
+        // The reply carries a u32: copy at most what it can count.
+        let len = usize::try_from(len.min(u64::from(u32::MAX) & !0xfff)).unwrap_or(0);
+        if flags != 0 {
+            return Err(einval());
+        }
+        let method = if self.opts.copy_splice {
+            CopyMethod::Splice
+        } else {
+            CopyMethod::Kernel
+        };
+        let _caller = self.io_as(req, &dst, false)?;
+        let copied = self.data.copy(
+            method,
+            src.fd.as_fd(),
+            offset_in,
+            dst.fd.as_fd(),
+            offset_out,
+            len,
+        )?;
+        u32::try_from(copied).map_err(|_| einval())
+    }
+}

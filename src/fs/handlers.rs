@@ -1,0 +1,610 @@
+//! The fuser `Filesystem` impl: one thin handler per request, `do_*` then one reply.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use fuser::{
+    AccessFlags, BsdFileFlags, CopyFileRangeFlags, FileHandle, Filesystem, FopenFlags, Generation,
+    INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+use log::{error, warn};
+
+use crate::attr::{self};
+use crate::buffer::AlignedBuf;
+use crate::openfile::OpenFile;
+use crate::options::CacheMode;
+use crate::stats::Op;
+use crate::sys::{self};
+
+use super::UringFs;
+use super::xattr::XattrReply;
+
+thread_local! {
+    /// Each worker's read buffer, reused: a fresh zeroed one per READ cost a memset of the
+    /// whole request. Only the bytes a read filled are ever sent.
+    static READ_BUFFER: std::cell::RefCell<AlignedBuf> =
+        std::cell::RefCell::new(AlignedBuf::zeroed(0));
+}
+
+impl Filesystem for UringFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        let mut wanted = InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            // The backing fs clears setuid/setgid itself: writes, truncates and chowns run
+            // with the caller's fsuid, which carries no CAP_FSETID. Without this the kernel
+            // asks for security.capability before every write.
+            | InitFlags::FUSE_HANDLE_KILLPRIV_V2
+            | InitFlags::FUSE_MAX_PAGES;
+        // Not FUSE_ATOMIC_O_TRUNC: with it the daemon truncates inside vfs_open, before the
+        // VFS checks deny-write (handle_truncate), so open(O_TRUNC) of a running executable
+        // would empty it and then fail with ETXTBSY. Without it the kernel strips O_TRUNC and
+        // truncates by setattr only after that check, as natively.
+        if self.opts.cache == CacheMode::None || self.opts.passthrough {
+            // Direct I/O must still allow mmap (fsx's mapread/mapwrite, executables): with
+            // cache=none every file, with passthrough the setuid/setgid ones, is direct.
+            wanted |= InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;
+        }
+        if self.opts.cache == CacheMode::Always {
+            wanted |= InitFlags::FUSE_CACHE_SYMLINKS;
+        }
+        for flag in wanted.iter() {
+            if let Err(missing) = config.add_capabilities(flag) {
+                warn!("kernel lacks FUSE capability {missing:?}");
+            }
+        }
+        self.killpriv_v2 = config
+            .capabilities()
+            .contains(InitFlags::FUSE_HANDLE_KILLPRIV_V2);
+        // POSIX ACLs (only with default_permissions, which FUSE_POSIX_ACL implies): the kernel
+        // enforces and caches them; FUSE_DONT_MASK leaves the umask to the backing fs, which
+        // skips it under a default ACL, as natively.
+        if self.opts.default_permissions {
+            let acl = InitFlags::FUSE_POSIX_ACL | InitFlags::FUSE_DONT_MASK;
+            match config.add_capabilities(acl) {
+                Ok(()) => self.posix_acl = true,
+                Err(missing) => warn!("kernel lacks {missing:?}: POSIX ACLs are not enforced"),
+            }
+        }
+        if self.opts.passthrough {
+            // Passthrough needs the capability and a stacking depth of at least 1 (0, the
+            // default, disables it).
+            let granted = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+                && config.set_max_stack_depth(1).is_ok();
+            if granted {
+                self.passthrough = true;
+            } else {
+                error!("kernel refuses FUSE passthrough; reads and writes go through the daemon");
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let t = Instant::now();
+        let res = self.do_lookup(req, parent.0, name);
+        self.reply_entry(Op::Lookup, parent.0, t, res, reply);
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        let t = Instant::now();
+        self.inodes.forget(ino.0, nlookup);
+        self.stats.set_live_inodes(self.inodes.inode_count());
+        self.stats.record(Op::Forget, t, false);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let t = Instant::now();
+        match self.finish(Op::GetAttr, ino.0, t, self.do_getattr(ino.0)) {
+            Ok(attr) => reply.attr(&self.ttl_of(&attr), &attr),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let t = Instant::now();
+        let res = self.do_setattr(req, ino.0, mode, uid, gid, size, atime, mtime, fh);
+        match self.finish(Op::SetAttr, ino.0, t, res) {
+            Ok(attr) => reply.attr(&self.ttl_of(&attr), &attr),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        let t = Instant::now();
+        match self.finish(Op::ReadLink, ino.0, t, self.do_readlink(ino.0)) {
+            Ok(target) => reply.data(&target),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let t = Instant::now();
+        let (major, minor) = attr::decode_dev(rdev);
+        let res = self.make_entry(req, parent.0, name, umask, |dir, name| {
+            sys::mknodat(dir, name, mode, sys::makedev(major, minor))
+        });
+        self.reply_entry(Op::MkNod, parent.0, t, res, reply);
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let t = Instant::now();
+        let res = self.make_entry(req, parent.0, name, umask, |dir, name| {
+            sys::mkdirat(dir, name, mode)
+        });
+        self.reply_entry(Op::MkDir, parent.0, t, res, reply);
+    }
+
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let t = Instant::now();
+        match self.finish(
+            Op::Unlink,
+            parent.0,
+            t,
+            self.do_remove(req, parent.0, name, 0),
+        ) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let t = Instant::now();
+        let res = self.do_remove(req, parent.0, name, libc::AT_REMOVEDIR);
+        self.reply_empty(Op::RmDir, parent.0, t, res, reply);
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let t = Instant::now();
+        let res = sys::cstring(target.as_os_str()).and_then(|target| {
+            // Symlinks are always 0777: no umask applies.
+            self.make_entry(req, parent.0, link_name, 0, |dir, name| {
+                sys::symlinkat(&target, dir, name)
+            })
+        });
+        self.reply_entry(Op::Symlink, parent.0, t, res, reply);
+    }
+
+    fn rename(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self.do_rename(req, parent.0, name, newparent.0, newname, flags);
+        self.reply_empty(Op::Rename, parent.0, t, res, reply);
+    }
+
+    fn link(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let t = Instant::now();
+        let res = self.do_link(req, ino.0, newparent.0, newname);
+        self.reply_entry(Op::Link, ino.0, t, res, reply);
+    }
+
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let t = Instant::now();
+        let (inode, fd, caller) =
+            match self.finish(Op::Open, ino.0, t, self.do_open(req, ino.0, flags.0)) {
+                Ok(opened) => opened,
+                Err(e) => return reply.error(e),
+            };
+        let backing = self.backing_for(&inode, fd.as_fd(), |fd| reply.open_backing(fd));
+        let direct = flags.0 & libc::O_DIRECT != 0;
+        let file = OpenFile::new(ino.0, fd, direct, caller, backing.clone());
+        let fh = FileHandle(self.files.insert(file));
+        match backing {
+            Some(id) => {
+                self.stats.record_passthrough_open();
+                reply.opened_passthrough(fh, FopenFlags::empty(), &id)
+            }
+            None => reply.opened(fh, self.daemon_open_flags()),
+        }
+    }
+
+    fn read(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let t = Instant::now();
+        READ_BUFFER.with_borrow_mut(|buf| {
+            buf.resize(size as usize);
+            let res = self.do_read(req, ino.0, fh, offset, buf.as_mut_slice());
+            match self.finish(Op::Read, ino.0, t, res) {
+                Ok(len) => reply.data(buf.as_slice().get(..len).unwrap_or_default()),
+                Err(e) => reply.error(e),
+            }
+        });
+    }
+
+    fn write(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let t = Instant::now();
+        match self.finish(
+            Op::Write,
+            ino.0,
+            t,
+            self.do_write(req, ino.0, fh, offset, data, write_flags),
+        ) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn flush(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        // Locks are the kernel's (not negotiated), and data is never buffered here.
+        self.reply_empty(Op::Flush, ino.0, t, self.do_flush(req, ino.0, fh), reply);
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        // As the daemon: the close of a backing file consults no credentials, and releasing
+        // the passthrough backing id needs CAP_SYS_ADMIN.
+        let res = self.file(ino.0, fh).map(|_| {
+            self.files.remove(fh.0);
+        });
+        self.reply_empty(Op::Release, ino.0, t, res, reply);
+    }
+
+    fn fsync(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self.file(ino.0, fh).and_then(|file| {
+            let _caller = self.io_as(req, &file, false)?;
+            self.data.fsync(file.fd.as_fd(), datasync)
+        });
+        self.reply_empty(Op::Fsync, ino.0, t, res, reply);
+    }
+
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let t = Instant::now();
+        match self.finish(Op::OpenDir, ino.0, t, self.do_opendir(req, ino.0)) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let t = Instant::now();
+        let res = self.do_readdir(ino.0, fh, offset, &mut reply);
+        match self.finish(Op::ReadDir, ino.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let t = Instant::now();
+        let res = self.do_readdirplus(req, ino.0, fh, offset, &mut reply);
+        match self.finish(Op::ReadDirPlus, ino.0, t, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self.dir(ino.0, fh).map(|_| {
+            self.dirs.remove(fh.0);
+        });
+        self.reply_empty(Op::ReleaseDir, ino.0, t, res, reply);
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self
+            .dir(ino.0, fh)
+            .and_then(|dir| self.data.fsync(dir.fd.as_fd(), datasync));
+        self.reply_empty(Op::FsyncDir, ino.0, t, res, reply);
+    }
+
+    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        let t = Instant::now();
+        match self.finish(Op::StatFs, ino.0, t, self.do_statfs(ino.0)) {
+            Ok(st) => reply.statfs(
+                st.f_blocks,
+                st.f_bfree,
+                st.f_bavail,
+                st.f_files,
+                st.f_ffree,
+                u32::try_from(st.f_bsize).unwrap_or(4096),
+                u32::try_from(st.f_namemax).unwrap_or(255),
+                u32::try_from(st.f_frsize).unwrap_or(4096),
+            ),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setxattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self.do_setxattr(req, ino.0, name, value, flags);
+        self.reply_empty(Op::SetXattr, ino.0, t, res, reply);
+    }
+
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let t = Instant::now();
+        let res = self.do_getxattr(req, ino.0, name, size);
+        match self.finish(Op::GetXattr, ino.0, t, res) {
+            Ok(XattrReply::Size(n)) => reply.size(n),
+            Ok(XattrReply::Data(data)) => reply.data(&data),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let t = Instant::now();
+        match self.finish(Op::ListXattr, ino.0, t, self.do_listxattr(req, ino.0, size)) {
+            Ok(XattrReply::Size(n)) => reply.size(n),
+            Ok(XattrReply::Data(data)) => reply.data(&data),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let t = Instant::now();
+        match self.finish(
+            Op::RemoveXattr,
+            ino.0,
+            t,
+            self.do_removexattr(req, ino.0, name),
+        ) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let t = Instant::now();
+        let res = self.do_access(req, ino.0, mask.bits());
+        self.reply_empty(Op::Access, ino.0, t, res, reply);
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let t = Instant::now();
+        let res = self.do_create(req, parent.0, name, mode, umask, flags);
+        let (entry, fd, caller) = match self.finish(Op::Create, parent.0, t, res) {
+            Ok(created) => created,
+            Err(e) => return reply.error(e),
+        };
+        let nodeid = entry.attr.ino.0;
+        let backing = self
+            .inode(nodeid)
+            .ok()
+            .and_then(|inode| self.backing_for(&inode, fd.as_fd(), |fd| reply.open_backing(fd)));
+        let direct = flags & libc::O_DIRECT != 0;
+        let file = OpenFile::new(nodeid, fd, direct, caller, backing.clone());
+        let fh = FileHandle(self.files.insert(file));
+        let generation = Generation(entry.generation);
+        if backing.is_some() {
+            self.stats.record_passthrough_open();
+        }
+        match backing {
+            Some(id) => reply.created_passthrough(
+                &self.ttl_of(&entry.attr),
+                &entry.attr,
+                generation,
+                fh,
+                FopenFlags::empty(),
+                &id,
+            ),
+            None => reply.created(
+                &self.ttl_of(&entry.attr),
+                &entry.attr,
+                generation,
+                fh,
+                self.daemon_open_flags(),
+            ),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let res = self.file(ino.0, fh).and_then(|file| {
+            let _caller = self.io_as(req, &file, false)?;
+            self.data.fallocate(file.fd.as_fd(), mode, offset, length)
+        });
+        self.reply_empty(Op::Fallocate, ino.0, t, res, reply);
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let t = Instant::now();
+        let res = self
+            .file(ino.0, fh)
+            .and_then(|file| sys::lseek(file.fd.as_fd(), offset, whence));
+        match self.finish(Op::Lseek, ino.0, t, res) {
+            Ok(off) => reply.offset(off),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn copy_file_range(
+        &self,
+        req: &Request,
+        ino_in: INodeNo,
+        fh_in: FileHandle,
+        offset_in: u64,
+        ino_out: INodeNo,
+        fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        flags: CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        let t = Instant::now();
+        let res = self.do_copy_file_range(
+            req,
+            ino_in.0,
+            fh_in,
+            offset_in,
+            ino_out.0,
+            fh_out,
+            offset_out,
+            len,
+            flags.bits() as u32,
+        );
+        match self.finish(Op::CopyFileRange, ino_in.0, t, res) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(e),
+        }
+    }
+}

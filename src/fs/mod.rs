@@ -1,0 +1,300 @@
+//! `UringFs`: the filesystem's state and what every operation shares. The operations live in
+//! the submodules, one concern each (`entry`, `attrs`, `xattr`, `file`, `dir`), as `do_*`
+//! methods returning `io::Result`; `handlers` is the fuser `Filesystem` impl, where each
+//! request calls one and `finish` turns the outcome into counters, a log line and the errno.
+
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fuser::{Errno, FileAttr, FileHandle, Generation, ReplyEmpty, ReplyEntry, Request};
+use log::{debug, error, warn};
+
+use crate::attr::{self, STATX_MASK};
+use crate::creds::{Caller, CredGuard, CredSwitcher};
+use crate::datapath::DataPath;
+use crate::error::{ebadf, einval, enoent, errno};
+use crate::handle::HandleTable;
+use crate::inode::{BackingHandle, Identity, InodeKey, InodeTable, NewInode, Pinned};
+use crate::openfile::OpenFile;
+use crate::options::MountOptions;
+use crate::stats::{Op, OpStats};
+use crate::sys::{self, EMPTY};
+
+mod attrs;
+mod dir;
+mod entry;
+mod file;
+mod handlers;
+mod xattr;
+
+pub use dir::OpenDir;
+use dir::is_dot_or_dotdot;
+
+/// Flags of every statx the daemon makes on an inode's own fd.
+const STATX_EMPTY: i32 = libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW;
+/// Setuid and setgid.
+const SET_ID_BITS: u32 = libc::S_ISUID | libc::S_ISGID;
+
+/// The passthrough filesystem.
+#[derive(Debug)]
+pub struct UringFs {
+    /// Every inode the kernel holds.
+    inodes: InodeTable,
+    /// Open files.
+    files: HandleTable<OpenFile>,
+    /// Open directories.
+    dirs: HandleTable<OpenDir>,
+    /// `/proc/self/fd`, pinned at start: inodes are re-opened by fd number relative to it.
+    proc_fd: OwnedFd,
+    /// Switches threads to callers' credentials.
+    creds: CredSwitcher,
+    /// The mount options.
+    opts: MountOptions,
+    /// Per-operation counters.
+    stats: Arc<OpStats>,
+    /// Data reads/writes/syncs and readdirplus lookups: the ring pool.
+    data: DataPath,
+    /// Kernel passthrough asked for and granted by the kernel in `init`.
+    passthrough: bool,
+    /// The kernel granted `FUSE_HANDLE_KILLPRIV_V2`: it sends no kill-suid chmods, so a chmod
+    /// the caller may not make is refused, with no exception.
+    killpriv_v2: bool,
+    /// POSIX ACLs are the kernel's to enforce (`FUSE_POSIX_ACL`), and creating requests carry
+    /// the caller's umask unapplied (`FUSE_DONT_MASK`), for the backing fs to apply unless the
+    /// parent has a default ACL.
+    posix_acl: bool,
+}
+
+/// A new entry to reply with.
+struct Entry {
+    attr: FileAttr,
+    generation: u64,
+}
+
+impl UringFs {
+    /// A filesystem serving the directory `backing` (an `O_PATH` directory fd).
+    ///
+    /// # Errors
+    /// When the backing directory cannot be stat'ed or the daemon's groups read.
+    pub fn new(
+        backing: OwnedFd,
+        proc_self_fd: OwnedFd,
+        proc_root: OwnedFd,
+        opts: MountOptions,
+        stats: Arc<OpStats>,
+        data: DataPath,
+        fd_budget: usize,
+    ) -> io::Result<UringFs> {
+        let stx = sys::statx(backing.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
+        let root = NewInode {
+            fd: backing,
+            key: key_of(&stx),
+            file_type: libc::S_IFDIR,
+        };
+        Ok(UringFs {
+            inodes: InodeTable::new(root, fd_budget)?,
+            files: HandleTable::default(),
+            dirs: HandleTable::default(),
+            proc_fd: proc_self_fd,
+            creds: CredSwitcher::new(proc_root)?,
+            opts,
+            stats,
+            data,
+            passthrough: false,
+            killpriv_v2: false,
+            posix_acl: false,
+        })
+    }
+
+    /// The attribute and entry TTL of `attr`. A setuid or setgid file is never cached: a
+    /// write, truncate or chown by another process clears those bits in BACKING without the
+    /// kernel seeing a new mode, and the kernel decides exec's setuid and its permission
+    /// checks from the cached one.
+    fn ttl_of(&self, attr: &FileAttr) -> Duration {
+        if attr.kind == fuser::FileType::RegularFile && u32::from(attr.perm) & SET_ID_BITS != 0 {
+            Duration::ZERO
+        } else {
+            self.ttl()
+        }
+    }
+
+    fn ttl(&self) -> Duration {
+        if self.opts.default_permissions {
+            self.opts.cache.ttl()
+        } else {
+            // Without default_permissions the kernel checks no search permission on a cached
+            // dentry, so one user's lookup would let another walk past a directory it may not
+            // search. Uncached, every walk revalidates by a LOOKUP made as the walker.
+            Duration::ZERO
+        }
+    }
+
+    /// Counts and logs the outcome of `op` and turns an error into its errno.
+    fn finish<T>(
+        &self,
+        op: Op,
+        ino: u64,
+        started: Instant,
+        res: io::Result<T>,
+    ) -> Result<T, Errno> {
+        self.stats.record(op, started, res.is_err());
+        res.map_err(|err| {
+            match err.raw_os_error() {
+                Some(libc::EMFILE | libc::ENFILE) => error!("{} ino={ino}: {err}", op.name()),
+                Some(_) => debug!("{} ino={ino}: {err}", op.name()),
+                None => warn!("{} ino={ino}: {err}", op.name()),
+            }
+            errno(&err)
+        })
+    }
+
+    /// Answers a request whose reply is empty.
+    fn reply_empty(
+        &self,
+        op: Op,
+        ino: u64,
+        started: Instant,
+        res: io::Result<()>,
+        reply: ReplyEmpty,
+    ) {
+        match self.finish(op, ino, started, res) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    /// Answers a request that made or found an entry (one more lookup for the kernel).
+    fn reply_entry(
+        &self,
+        op: Op,
+        ino: u64,
+        started: Instant,
+        res: io::Result<Entry>,
+        reply: ReplyEntry,
+    ) {
+        match self.finish(op, ino, started, res) {
+            Ok(e) => reply.entry(&self.ttl_of(&e.attr), &e.attr, Generation(e.generation)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    /// The inode `nodeid` with its fd open for this request. Runs before the request takes
+    /// its caller's credentials: reopening an fd the LRU closed needs the daemon's.
+    fn inode(&self, nodeid: u64) -> io::Result<Pinned> {
+        let inode = self.inodes.get(nodeid).ok_or_else(enoent)?;
+        self.inodes.pin(inode)
+    }
+
+    fn file(&self, nodeid: u64, fh: FileHandle) -> io::Result<Arc<OpenFile>> {
+        let file = self.files.get(fh.0).ok_or_else(ebadf)?;
+        if file.nodeid != nodeid {
+            return Err(ebadf());
+        }
+        Ok(file)
+    }
+
+    fn dir(&self, nodeid: u64, fh: FileHandle) -> io::Result<Arc<OpenDir>> {
+        let dir = self.dirs.get(fh.0).ok_or_else(ebadf)?;
+        if dir.nodeid != nodeid {
+            return Err(ebadf());
+        }
+        Ok(dir)
+    }
+
+    /// The caller of `req`, with its groups and capabilities.
+    fn caller(&self, req: &Request) -> Caller {
+        self.creds.caller(req.uid(), req.gid(), req.pid())
+    }
+
+    /// Runs the rest of the request as its caller (fsuid, fsgid, groups, capabilities).
+    fn as_caller(&self, req: &Request) -> io::Result<CredGuard<'_>> {
+        self.creds.enter(&self.caller(req))
+    }
+
+    /// Re-opens `inode` for I/O through `/proc/self/fd/N`. The magic link skips the path
+    /// walk, so this must run as the caller: the open itself then checks the file's mode.
+    fn reopen(&self, inode: &Pinned, flags: i32) -> io::Result<OwnedFd> {
+        let name = sys::fd_name(inode.fd());
+        sys::openat(self.proc_fd.as_fd(), &name, flags & !libc::O_NOFOLLOW, 0)
+    }
+
+    /// Takes a freshly opened `O_PATH` fd and its statx into the table (one more lookup).
+    fn adopt(&self, fd: OwnedFd, stx: &libc::statx) -> Entry {
+        let new = NewInode {
+            fd,
+            key: key_of(stx),
+            file_type: u32::from(stx.stx_mode) & libc::S_IFMT,
+        };
+        let inode = self
+            .inodes
+            .add_lookup(new, |new| identity_of(new.fd.as_fd()));
+        self.stats.set_live_inodes(self.inodes.inode_count());
+        Entry {
+            attr: attr::to_file_attr(inode.nodeid, stx),
+            generation: inode.generation,
+        }
+    }
+}
+
+fn key_of(stx: &libc::statx) -> InodeKey {
+    InodeKey {
+        dev: attr::device(stx),
+        ino: stx.stx_ino,
+    }
+}
+
+/// The inode's file handle (to reopen it after the fd LRU closed its fd) and the generation
+/// in it (ext4 and most local fs: type 1 or 2, `{u32 ino, u32 gen}`; 0 for other shapes).
+/// One `name_to_handle_at`, made only for inodes new to the table.
+fn identity_of(fd: BorrowedFd<'_>) -> Identity {
+    match sys::name_to_handle_empty(fd) {
+        Ok((kind, bytes)) => {
+            let generation = match (kind, bytes.get(4..8)) {
+                (1 | 2, Some(&[a, b, c, d])) => u64::from(u32::from_ne_bytes([a, b, c, d])),
+                _ => 0,
+            };
+            Identity {
+                handle: Some(BackingHandle { kind, bytes }),
+                generation,
+            }
+        }
+        Err(_) => Identity::default(),
+    }
+}
+
+/// A name to look up: one path component, never containing `/`.
+fn lookup_name(name: &OsStr) -> io::Result<CString> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.contains(&b'/') {
+        return Err(einval());
+    }
+    sys::cstring(name)
+}
+
+/// A name where an entry is made, removed or renamed: `.` and `..` never reach a syscall.
+fn entry_name(name: &OsStr) -> io::Result<CString> {
+    if is_dot_or_dotdot(name.as_bytes()) {
+        return Err(einval());
+    }
+    lookup_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_never_pass() {
+        assert!(lookup_name(OsStr::new("a/b")).is_err());
+        assert!(lookup_name(OsStr::new("")).is_err());
+        assert!(entry_name(OsStr::new(".")).is_err());
+        assert!(entry_name(OsStr::new("..")).is_err());
+        assert!(entry_name(OsStr::new("../etc")).is_err());
+        assert!(entry_name(OsStr::from_bytes(b"a\0b")).is_err());
+        assert_eq!(entry_name(OsStr::new("...")).unwrap().as_bytes(), b"...");
+    }
+}
