@@ -470,3 +470,34 @@ fn msync_of_a_mapped_direct_file_default() {
 fn msync_of_a_mapped_direct_file_cache_none() {
     msync_of_a_mapped_direct_file(&["cache=none"]);
 }
+
+/// Root opens a 6777 file with every capability, then writes from a thread that has dropped
+/// them: natively the write clears setuid/setgid (the writer's CAP_FSETID counts, not the
+/// opener's). The kernel marks that write FUSE_WRITE_KILL_SUIDGID; the daemon must honour the
+/// mark although the open carried root's capabilities.
+fn write_marked_kill_suidgid_by_a_root_opener(opts: &[&str]) {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::new(opts);
+    let mode = both_ok(&g, "capability-less write through root's fd", |dir| {
+        let p = dir.join("f");
+        fs::write(&p, b"x")?;
+        chmod(&p, 0o6777)?;
+        mode_of(&p)?;
+        let f = OpenOptions::new().write(true).open(&p)?;
+        as_user(0, 0, || f.write_all_at(b"y", 1))?;
+        mode_of(&p)
+    });
+    assert_eq!(mode, 0o777);
+}
+
+#[test]
+fn write_marked_kill_suidgid_by_a_root_opener_default() {
+    write_marked_kill_suidgid_by_a_root_opener(&[]);
+}
+
+#[test]
+fn write_marked_kill_suidgid_by_a_root_opener_cache_none() {
+    write_marked_kill_suidgid_by_a_root_opener(&["cache=none"]);
+}
