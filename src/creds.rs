@@ -189,9 +189,13 @@ impl CredSwitcher {
                 Ok(n) => len += n,
                 Err(_) => return None,
             }
-            if len == buf.len() {
-                buf.resize(buf.len() * 2, 0);
+            // procfs generates the file at the first read and hands out all of it that fits:
+            // a short read is the end, and asking again for the 0 would cost a syscall on
+            // every request.
+            if len < buf.len() {
+                break;
             }
+            buf.resize(buf.len() * 2, 0);
         }
         buf.truncate(len);
         Some(buf)
