@@ -14,14 +14,15 @@ use log::{error, info};
 
 use uringfs::datapath::DataPath;
 use uringfs::fs::UringFs;
-use uringfs::options::{MountOptions, parse_threads};
+use uringfs::logging;
+use uringfs::options::{MountOptions, OPTIONS_HELP, parse_threads};
 use uringfs::ring::{BATCH_BUCKET_LABELS, DEFAULT_RING_DEPTH, RingPool};
 use uringfs::stats::OpStats;
 use uringfs::sys;
 
 /// Mount a mirror of BACKING at MOUNTPOINT; the data path runs on io_uring.
 #[derive(Debug, Parser)]
-#[command(name = "uringfs", version)]
+#[command(name = "uringfs", version, after_help = OPTIONS_HELP)]
 struct Cli {
     /// Stay in the foreground (for systemd and tests) instead of daemonizing.
     #[arg(short, long)]
@@ -29,9 +30,7 @@ struct Cli {
     /// Log every request (like RUST_LOG=debug).
     #[arg(short, long)]
     debug: bool,
-    /// Mount options: ro, allow_other, default_permissions, nodefault_permissions,
-    /// fsname=NAME, threads=N, cache=none|auto|always, passthrough, uring=on|off,
-    /// copy=kernel|splice, inode_fds=N.
+    /// Mount options, comma-separated (listed below with their defaults).
     #[arg(short = 'o', value_name = "OPT[,OPT...]")]
     options: Vec<String>,
     /// FUSE worker threads (default: the number of CPUs).
@@ -77,6 +76,9 @@ fn plan(cli: Cli) -> Result<Plan, String> {
     if cli.threads.is_some() {
         opts.threads = cli.threads;
     }
+    if opts.passthrough && sys::geteuid() != 0 {
+        return Err("-o passthrough needs root (CAP_SYS_ADMIN)".to_string());
+    }
     check_dir(&cli.backing, "backing directory")?;
     check_dir(&cli.mountpoint, "mount point")?;
     sys::access_path(c"/dev/fuse", libc::R_OK | libc::W_OK)
@@ -104,17 +106,8 @@ fn check_dir(path: &Path, what: &str) -> Result<(), String> {
 }
 
 fn run(plan: Plan) -> ExitCode {
-    // fuser unmounts once more when its session ends after an external umount and warns of
-    // the EINVAL; that warning on every clean unmount would only mislead, so below debug
-    // fuser's session module logs errors only.
-    let level = if plan.cli.debug {
-        "debug"
-    } else {
-        "info,fuser::session=error"
-    };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
-
     if plan.cli.foreground {
+        logging::init_stderr(plan.cli.debug);
         return match serve(&plan, None) {
             Ok(()) => ExitCode::SUCCESS,
             Err(msg) => {
@@ -122,6 +115,12 @@ fn run(plan: Plan) -> ExitCode {
                 ExitCode::from(1)
             }
         };
+    }
+    if !logging::syslog_available() {
+        eprintln!(
+            "uringfs: no syslog socket (/dev/log) takes messages: the daemon's log is lost \
+             in the background; run with -f to see it"
+        );
     }
     // Fork while still single-threaded; the parent returns once the child says the mount
     // is live (or why it is not).
@@ -147,6 +146,7 @@ fn run(plan: Plan) -> ExitCode {
         }
         Ok(sys::Forked::Child) => {
             drop(ready_read);
+            logging::init_syslog(plan.cli.debug);
             if let Err(e) = detach() {
                 report(&ready_write, &format!("cannot detach: {e}"));
                 return ExitCode::from(1);
@@ -221,6 +221,15 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
         .inode_fds
         .unwrap_or_else(|| uringfs::inode::fd_budget(sys::nofile_limit().unwrap_or(1024)));
     info!("keeping at most {fd_budget} inode fds open; older ones are reopened by handle");
+    if !plan.opts.ignored.is_empty() {
+        let ignored: Vec<String> = plan
+            .opts
+            .ignored
+            .iter()
+            .map(|(opt, why)| format!("{opt} ({why})"))
+            .collect();
+        info!("ignoring mount options: {}", ignored.join(", "));
+    }
     let backing = sys::open_dir_path(&plan.backing, libc::O_PATH)
         .map_err(|e| format!("cannot open backing directory: {e}"))?;
     let backing_mount_flags = sys::fstatvfs(backing.as_fd())
@@ -392,8 +401,24 @@ fn fuser_config(plan: &Plan, backing_mount_flags: u64) -> Config {
     if opts.noexec || !allows(libc::ST_NOEXEC) {
         config.mount_options.push(MountOption::NoExec);
     }
+    if opts.noatime {
+        config.mount_options.push(MountOption::NoAtime);
+    }
+    if opts.sync {
+        config.mount_options.push(MountOption::Sync);
+    }
+    if opts.dirsync {
+        config.mount_options.push(MountOption::DirSync);
+    }
+    if opts.auto_unmount {
+        config.mount_options.push(MountOption::AutoUnmount);
+    }
+    // The kernel knows only allow_other; allow_root is allow_other plus fuser turning away
+    // everyone but root and the mounter.
     config.acl = if opts.allow_other {
         SessionACL::All
+    } else if opts.allow_root {
+        SessionACL::RootAndOwner
     } else {
         SessionACL::Owner
     };

@@ -56,6 +56,25 @@ pub struct MountOptions {
     pub nodev: bool,
     /// Refuse execution even where BACKING's mount allows it.
     pub noexec: bool,
+    /// Let root in as well as the mounter (libfuse's `allow_root`).
+    pub allow_root: bool,
+    /// Unmount when the daemon dies, even by SIGKILL (`fusermount3` watches it).
+    pub auto_unmount: bool,
+    /// The mount's `noatime`: reads through it do not change atimes in BACKING either.
+    pub noatime: bool,
+    /// The mount's `sync`: every write is synchronous.
+    pub sync: bool,
+    /// The mount's `dirsync`: directory changes are synchronous.
+    pub dirsync: bool,
+    /// How long the kernel may cache a name's lookup (default: the cache mode's).
+    pub entry_timeout: Option<Duration>,
+    /// How long the kernel may cache attributes (default: the cache mode's).
+    pub attr_timeout: Option<Duration>,
+    /// How long the kernel may cache that a name does not exist (0: not at all).
+    pub negative_timeout: Duration,
+    /// Options accepted for mount(8)'s or the kernel's sake that uringfs does nothing with,
+    /// each with the reason, for one log line at start.
+    pub ignored: Vec<(String, &'static str)>,
 }
 
 impl Default for MountOptions {
@@ -74,6 +93,15 @@ impl Default for MountOptions {
             nosuid: false,
             nodev: false,
             noexec: false,
+            allow_root: false,
+            auto_unmount: false,
+            noatime: false,
+            sync: false,
+            dirsync: false,
+            entry_timeout: None,
+            attr_timeout: None,
+            negative_timeout: Duration::ZERO,
+            ignored: Vec::new(),
         }
     }
 }
@@ -99,8 +127,24 @@ impl MountOptions {
                 }
                 ("passthrough", None) => self.passthrough = true,
                 ("nosuid", None) => self.nosuid = true,
+                ("suid", None) => self.nosuid = false,
                 ("nodev", None) => self.nodev = true,
+                ("dev", None) => self.nodev = false,
                 ("noexec", None) => self.noexec = true,
+                ("exec", None) => self.noexec = false,
+                ("allow_root", None) => self.allow_root = true,
+                ("auto_unmount", None) => self.auto_unmount = true,
+                ("noatime", None) => self.noatime = true,
+                ("atime", None) => self.noatime = false,
+                ("sync", None) => self.sync = true,
+                ("async", None) => self.sync = false,
+                ("dirsync", None) => self.dirsync = true,
+                ("entry_timeout", Some(t)) => self.entry_timeout = Some(parse_seconds(key, t)?),
+                ("attr_timeout", Some(t)) => self.attr_timeout = Some(parse_seconds(key, t)?),
+                ("negative_timeout", Some(t)) => self.negative_timeout = parse_seconds(key, t)?,
+                _ if let Some(reason) = ignored_reason(key, value) => {
+                    self.ignored.push((opt.to_string(), reason));
+                }
                 ("uring", Some("on")) => self.uring = true,
                 ("uring", Some("off")) => self.uring = false,
                 ("copy", Some("kernel")) => self.copy_splice = false,
@@ -126,9 +170,89 @@ impl MountOptions {
                 _ => return Err(format!("unknown mount option '{opt}'")),
             }
         }
+        if self.allow_other && self.allow_root {
+            return Err("allow_other and allow_root are mutually exclusive".to_string());
+        }
         Ok(())
     }
+
+    /// The entry TTL (how long a looked-up name stays valid).
+    pub fn entry_ttl(&self) -> Duration {
+        self.entry_timeout.unwrap_or_else(|| self.cache.ttl())
+    }
+
+    /// The attribute TTL.
+    pub fn attr_ttl(&self) -> Duration {
+        self.attr_timeout.unwrap_or_else(|| self.cache.ttl())
+    }
 }
+
+/// Why an option that mount(8), mount.fuse3 or fstab may pass is accepted and left alone;
+/// `None` for an option uringfs does not know (an error: a misspelled option must not pass).
+fn ignored_reason(key: &str, value: Option<&str>) -> Option<&'static str> {
+    match (key, value) {
+        (
+            "defaults" | "auto" | "noauto" | "nofail" | "_netdev" | "user" | "nouser" | "users"
+            | "owner" | "group",
+            None,
+        ) => Some("mount(8)'s own"),
+        ("comment", Some(_)) => Some("mount(8)'s own"),
+        (key, _) if key.starts_with("x-") => Some("for systemd and mount(8)"),
+        (
+            "relatime" | "strictatime" | "nostrictatime" | "diratime" | "nodiratime" | "lazytime"
+            | "nolazytime",
+            None,
+        ) => Some(
+            "FUSE inodes keep no atime of their own: atimes are BACKING's, updated as its \
+             mount says (only noatime changes that)",
+        ),
+        ("iversion" | "noiversion" | "mand" | "nomand" | "silent" | "loud", None) => {
+            Some("no meaning for a FUSE mount")
+        }
+        _ => None,
+    }
+}
+
+/// Parses a timeout in seconds (`1`, `0.5`): finite and not negative.
+///
+/// # Errors
+/// A one-line message naming the option.
+fn parse_seconds(key: &str, text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if (0.0..1e12).contains(&secs) => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        _ => Err(format!(
+            "invalid {key} '{text}' (expected seconds, such as 1 or 0.5)"
+        )),
+    }
+}
+
+/// Every `-o` option with its default, for `--help`.
+pub const OPTIONS_HELP: &str = "\
+Mount options (-o OPT[,OPT...]), with their defaults:
+  allow_other            let other users in (off)
+  allow_root             let root in as well as the mounter (off)
+  default_permissions    the kernel checks permissions (on; nodefault_permissions: off)
+  ro, rw                 read-only or read-write (rw)
+  nosuid, nodev, noexec  refuse setuid, devices, execution (as BACKING's mount; suid, dev,
+                         exec undo them, within what BACKING's mount allows)
+  noatime, atime         reads through the mount change no atime in BACKING (atime)
+  sync, async, dirsync   synchronous writes / directory changes (async)
+  auto_unmount           unmount when the daemon dies, even by SIGKILL (off)
+  fsname=NAME            the source in /proc/mounts (BACKING's path)
+  cache=none|auto|always caching preset: TTL 0 and direct I/O / 1 s / 1 day (auto)
+  entry_timeout=SECS     how long a name's lookup is cached (the cache preset's)
+  attr_timeout=SECS      how long attributes are cached (the cache preset's)
+  negative_timeout=SECS  how long a missing name is cached (0)
+  passthrough            kernel FUSE passthrough of reads and writes (off; root only)
+  uring=on|off           data I/O on io_uring (on)
+  copy=kernel|splice     how copy_file_range copies (kernel)
+  threads=N              FUSE worker threads (the number of CPUs)
+  inode_fds=N            most inode O_PATH fds kept open (3/4 of RLIMIT_NOFILE)
+Accepted and ignored, for mount(8) and fstab: defaults, auto, noauto, nofail, _netdev,
+user, users, nouser, owner, group, comment=..., x-*, relatime, strictatime, nodiratime,
+lazytime (atimes are BACKING's).";
 
 /// Parses a thread count: a positive integer, at most 1024.
 ///
@@ -172,8 +296,49 @@ mod tests {
         assert!(opts.nosuid && opts.nodev && opts.noexec);
     }
 
+    /// What an fstab line and mount.fuse3 pass (`rw,noatime,dev,suid`, `x-systemd.*`, ...).
+    #[test]
+    fn fstab_and_mount_helper_options_are_accepted() {
+        let mut opts = MountOptions::default();
+        opts.apply("defaults,nofail,noatime,_netdev,noauto,user,users,x-systemd.automount")
+            .unwrap();
+        opts.apply("rw,relatime,dev,suid,exec,comment=x,auto,strictatime,nodiratime")
+            .unwrap();
+        assert!(opts.noatime && !opts.nodev && !opts.nosuid && !opts.noexec);
+        let ignored: Vec<&str> = opts.ignored.iter().map(|(o, _)| o.as_str()).collect();
+        assert!(ignored.contains(&"x-systemd.automount") && ignored.contains(&"nofail"));
+        assert!(!ignored.contains(&"noatime"));
+        opts.apply("nodev,nosuid,noexec,sync,dirsync,auto_unmount,allow_root")
+            .unwrap();
+        assert!(opts.nodev && opts.nosuid && opts.noexec && opts.sync && opts.dirsync);
+        assert!(opts.auto_unmount && opts.allow_root);
+        assert!(
+            opts.apply("allow_other").is_err(),
+            "allow_other with allow_root"
+        );
+    }
+
+    #[test]
+    fn timeouts_override_the_cache_preset() {
+        let mut opts = MountOptions::default();
+        opts.apply("cache=always,attr_timeout=0.5,negative_timeout=2")
+            .unwrap();
+        assert_eq!(opts.attr_ttl(), Duration::from_millis(500));
+        assert_eq!(opts.entry_ttl(), Duration::from_secs(86_400));
+        assert_eq!(opts.negative_timeout, Duration::from_secs(2));
+        assert!(opts.apply("entry_timeout=-1").is_err());
+        assert!(opts.apply("attr_timeout=inf").is_err());
+        assert!(opts.apply("negative_timeout=").is_err());
+    }
+
     #[test]
     fn unknown_and_malformed_options_are_refused() {
+        assert!(MountOptions::default().apply("noatim").is_err());
+        assert!(
+            MountOptions::default()
+                .apply("x_systemd.automount")
+                .is_err()
+        );
         let mut opts = MountOptions::default();
         assert!(opts.apply("bogus").unwrap_err().contains("bogus"));
         assert!(opts.apply("cache=sometimes").is_err());

@@ -778,6 +778,19 @@ pub unsafe fn fork() -> io::Result<Forked> {
     })
 }
 
+/// Adds `flags` (such as `O_NOATIME`) to an open file's status flags
+/// (`fcntl(F_GETFL)`, then `F_SETFL`).
+///
+/// # Errors
+/// The errno of `fcntl(2)`: `EPERM` for `O_NOATIME` without ownership or CAP_FOWNER.
+pub fn add_status_flags(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
+    // SAFETY: F_GETFL on a borrowed, open fd takes no pointer.
+    let now = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    // SAFETY: F_SETFL with an integer argument.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, now | flags) })?;
+    Ok(())
+}
+
 /// `dup(2)`, close-on-exec.
 ///
 /// # Errors

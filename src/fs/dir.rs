@@ -18,7 +18,7 @@ use crate::error::einval;
 use crate::inode::Pinned;
 use crate::sys::{self, EMPTY};
 
-use super::{STATX_EMPTY, UringFs};
+use super::{STATX_EMPTY, Ttl, UringFs};
 
 /// Bytes asked of `getdents64` at a time.
 const DIRENT_BUF: usize = 32 * 1024;
@@ -69,6 +69,7 @@ impl UringFs {
             let _caller = self.as_caller(req)?;
             self.reopen(&inode, libc::O_RDONLY | libc::O_DIRECTORY)?
         };
+        self.keep_atime(fd.as_fd());
         Ok(self.dirs.insert(OpenDir {
             nodeid: ino,
             fd,
@@ -180,7 +181,6 @@ impl UringFs {
         let dir = self.dir(ino, fh)?;
         let parent = self.inode(ino)?;
         let mut stream = dir.stream.lock();
-        let ttl = self.ttl();
         Self::seek_dir(&dir, &mut stream, offset)?;
         // Once an entry is in the reply its lookup is the kernel's: a later error must not
         // throw the reply (and those lookups) away.
@@ -224,7 +224,7 @@ impl UringFs {
                         INodeNo(entry.ino),
                         entry.next_offset,
                         name,
-                        &ttl,
+                        &self.ttl_of(&attr, Ttl::Entry),
                         &attr,
                         Generation(0),
                     )
@@ -236,7 +236,7 @@ impl UringFs {
                                 e.attr.ino,
                                 entry.next_offset,
                                 name,
-                                &self.ttl_of(&e.attr),
+                                &self.ttl_of(&e.attr, Ttl::Entry),
                                 &e.attr,
                                 Generation(e.generation),
                             );

@@ -131,6 +131,7 @@ impl UringFs {
             let _caller = self.creds.enter(&caller)?;
             self.reopen(&inode, flags)?
         };
+        self.keep_atime(fd.as_fd());
         Ok((inode, fd, caller))
     }
 
@@ -152,6 +153,7 @@ impl UringFs {
             let _caller = self.creds.enter(&caller)?;
             self.with_caller_umask(umask, || sys::openat(parent_inode.fd(), &name, flags, mode))?
         };
+        self.keep_atime(fd.as_fd());
         let stx = sys::statx(fd.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
         // The inode's own O_PATH fd comes from the open file, not from the name again,
         // which someone may have replaced meanwhile.

@@ -21,8 +21,8 @@ use crate::options::CacheMode;
 use crate::stats::Op;
 use crate::sys::{self};
 
-use super::UringFs;
 use super::xattr::XattrReply;
+use super::{Ttl, UringFs, negative_entry_attr};
 
 thread_local! {
     /// Each worker's read buffer, reused: a fresh zeroed one per READ cost a memset of the
@@ -88,6 +88,13 @@ impl Filesystem for UringFs {
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let t = Instant::now();
         let res = self.do_lookup(req, parent.0, name);
+        if let (Some(ttl), Err(err)) = (self.negative_ttl(), &res)
+            && err.raw_os_error() == Some(libc::ENOENT)
+        {
+            // Nodeid 0: the kernel caches the name as missing for `ttl`.
+            self.stats.record(Op::Lookup, t, false);
+            return reply.entry(&ttl, &negative_entry_attr(), Generation(0));
+        }
         self.reply_entry(Op::Lookup, parent.0, t, res, reply);
     }
 
@@ -101,7 +108,7 @@ impl Filesystem for UringFs {
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         let t = Instant::now();
         match self.finish(Op::GetAttr, ino.0, t, self.do_getattr(ino.0)) {
-            Ok(attr) => reply.attr(&self.ttl_of(&attr), &attr),
+            Ok(attr) => reply.attr(&self.ttl_of(&attr, Ttl::Attr), &attr),
             Err(e) => reply.error(e),
         }
     }
@@ -127,7 +134,7 @@ impl Filesystem for UringFs {
         let t = Instant::now();
         let res = self.do_setattr(req, ino.0, mode, uid, gid, size, atime, mtime, fh);
         match self.finish(Op::SetAttr, ino.0, t, res) {
-            Ok(attr) => reply.attr(&self.ttl_of(&attr), &attr),
+            Ok(attr) => reply.attr(&self.ttl_of(&attr, Ttl::Attr), &attr),
             Err(e) => reply.error(e),
         }
     }
@@ -523,7 +530,7 @@ impl Filesystem for UringFs {
         }
         match backing {
             Some(id) => reply.created_passthrough(
-                &self.ttl_of(&entry.attr),
+                &self.ttl_of(&entry.attr, Ttl::Entry),
                 &entry.attr,
                 generation,
                 fh,
@@ -531,7 +538,7 @@ impl Filesystem for UringFs {
                 &id,
             ),
             None => reply.created(
-                &self.ttl_of(&entry.attr),
+                &self.ttl_of(&entry.attr, Ttl::Entry),
                 &entry.attr,
                 generation,
                 fh,

@@ -69,6 +69,37 @@ pub struct UringFs {
     posix_acl: bool,
 }
 
+/// The attributes of a negative lookup reply: nodeid 0 tells the kernel the name does not
+/// exist (fuser takes the nodeid from `ino`); nothing else is read.
+fn negative_entry_attr() -> FileAttr {
+    FileAttr {
+        ino: fuser::INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: std::time::UNIX_EPOCH,
+        mtime: std::time::UNIX_EPOCH,
+        ctime: std::time::UNIX_EPOCH,
+        crtime: std::time::UNIX_EPOCH,
+        kind: fuser::FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 0,
+        flags: 0,
+    }
+}
+
+/// Which TTL a reply carries.
+#[derive(Debug, Clone, Copy)]
+enum Ttl {
+    /// A lookup's: the name and its attributes.
+    Entry,
+    /// A getattr's or setattr's.
+    Attr,
+}
+
 /// A new entry to reply with.
 struct Entry {
     attr: FileAttr,
@@ -110,27 +141,43 @@ impl UringFs {
         })
     }
 
-    /// The attribute and entry TTL of `attr`. A setuid or setgid file is never cached: a
-    /// write, truncate or chown by another process clears those bits in BACKING without the
-    /// kernel seeing a new mode, and the kernel decides exec's setuid and its permission
-    /// checks from the cached one.
-    fn ttl_of(&self, attr: &FileAttr) -> Duration {
+    /// How long the kernel may cache a name's lookup (`entry`) or the attributes (`attr`) of
+    /// `attr`'s inode. A setuid or setgid file is never cached: a write, truncate or chown by
+    /// another process clears those bits in BACKING without the kernel seeing a new mode, and
+    /// the kernel decides exec's setuid and its permission checks from the cached one.
+    fn ttl_of(&self, attr: &FileAttr, ttl: Ttl) -> Duration {
         if attr.kind == fuser::FileType::RegularFile && u32::from(attr.perm) & SET_ID_BITS != 0 {
-            Duration::ZERO
-        } else {
-            self.ttl()
+            return Duration::ZERO;
         }
-    }
-
-    fn ttl(&self) -> Duration {
-        if self.opts.default_permissions {
-            self.opts.cache.ttl()
-        } else {
+        if !self.opts.default_permissions {
             // Without default_permissions the kernel checks no search permission on a cached
             // dentry, so one user's lookup would let another walk past a directory it may not
             // search. Uncached, every walk revalidates by a LOOKUP made as the walker.
-            Duration::ZERO
+            return Duration::ZERO;
         }
+        match ttl {
+            // fuser's entry replies carry one TTL for the name and the attributes.
+            Ttl::Entry => self.opts.entry_ttl(),
+            Ttl::Attr => self.opts.attr_ttl(),
+        }
+    }
+
+    /// With `-o noatime`, marks a freshly opened backing fd `O_NOATIME`, so reads and
+    /// listings through it leave BACKING's atimes alone. Set by fcntl as the daemon (after the
+    /// open made as the caller): O_NOATIME needs the file's owner or CAP_FOWNER, and a reader
+    /// who is neither must not change atimes either.
+    fn keep_atime(&self, fd: BorrowedFd<'_>) {
+        if self.opts.noatime
+            && let Err(err) = sys::add_status_flags(fd, libc::O_NOATIME)
+        {
+            warn!("cannot set O_NOATIME on a backing file: {err}");
+        }
+    }
+
+    /// How long a name that does not exist may be cached as missing, if at all.
+    fn negative_ttl(&self) -> Option<Duration> {
+        let ttl = self.opts.negative_timeout;
+        (self.opts.default_permissions && !ttl.is_zero()).then_some(ttl)
     }
 
     /// Counts and logs the outcome of `op` and turns an error into its errno.
@@ -177,7 +224,11 @@ impl UringFs {
         reply: ReplyEntry,
     ) {
         match self.finish(op, ino, started, res) {
-            Ok(e) => reply.entry(&self.ttl_of(&e.attr), &e.attr, Generation(e.generation)),
+            Ok(e) => reply.entry(
+                &self.ttl_of(&e.attr, Ttl::Entry),
+                &e.attr,
+                Generation(e.generation),
+            ),
             Err(e) => reply.error(e),
         }
     }
