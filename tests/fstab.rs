@@ -187,3 +187,27 @@ fn a_misspelled_option_in_fstab_fails_the_mount() {
     assert!(stderr.contains("cache mode 'sometimes'"), "{stderr}");
     assert!(!is_mounted(&dirs.mnt));
 }
+
+/// `auto_unmount`: a daemon killed by SIGKILL leaves no mount behind (fusermount3 watches it
+/// and unmounts), so the mount point is usable again at once; without it the dead mount stays
+/// and answers ENOTCONN.
+#[test]
+fn auto_unmount_unmounts_after_sigkill() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let mut g = MountGuard::new(&["auto_unmount"]);
+    fs::write(g.m("f"), b"x").unwrap();
+    g.stop(libc::SIGKILL);
+    // fusermount3 unmounts once it sees the daemon's end of the socket close; the deadline
+    // only bounds the wait.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while is_mounted(&g.mnt) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!is_mounted(&g.mnt), "the mount outlived its killed daemon");
+    assert!(
+        !g.mnt.join("f").exists(),
+        "the mount point still shows the mirror"
+    );
+}
