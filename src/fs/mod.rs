@@ -156,8 +156,9 @@ impl UringFs {
             return Duration::ZERO;
         }
         match ttl {
-            // fuser's entry replies carry one TTL for the name and the attributes.
-            Ttl::Entry => self.opts.entry_ttl(),
+            // fuser's entry replies carry one TTL for the name and the attributes: the shorter
+            // one, so neither is cached past its timeout.
+            Ttl::Entry => self.opts.entry_ttl().min(self.opts.attr_ttl()),
             Ttl::Attr => self.opts.attr_ttl(),
         }
     }
