@@ -117,26 +117,26 @@ impl CredSwitcher {
     /// The errno of `setgroups(2)`, `setfsuid(2)`, `setfsgid(2)` or `capset(2)`; what was
     /// switched before the error is restored.
     pub fn enter(&self, caller: &Caller) -> io::Result<CredGuard<'_>> {
-        self.switch(caller.uid, caller.gid, Some(&caller.groups), caller.caps)
+        self.switch(caller.uid, caller.gid, &caller.groups, caller.caps)
     }
 
-    /// Like `enter`, but keeps the daemon's groups: for I/O on an fd the caller already
-    /// opened, where the ids and capabilities matter (ownership of blocks, the kernel's
-    /// setuid rules, reserved blocks) but no permission check is made.
+    /// Switches to these ids, groups and capabilities: for I/O on an fd the caller already
+    /// opened, where no permission check is made but the ids, groups and capabilities matter
+    /// (ownership of blocks, the kernel's setuid rules, ext4's reserved blocks).
     ///
     /// # Errors
     /// As `enter`.
-    pub fn enter_io(&self, uid: u32, gid: u32, caps: u64) -> io::Result<CredGuard<'_>> {
-        self.switch(uid, gid, None, caps)
-    }
-
-    fn switch(
+    pub fn enter_io(
         &self,
         uid: u32,
         gid: u32,
-        groups: Option<&[u32]>,
+        groups: &[u32],
         caps: u64,
     ) -> io::Result<CredGuard<'_>> {
+        self.switch(uid, gid, groups, caps)
+    }
+
+    fn switch(&self, uid: u32, gid: u32, groups: &[u32], caps: u64) -> io::Result<CredGuard<'_>> {
         let mut guard = CredGuard {
             switcher: self,
             groups: false,
@@ -149,12 +149,9 @@ impl CredSwitcher {
         }
         let caps = caps & self.daemon_caps.effective;
         let all_caps = caps == self.daemon_caps.effective;
-        // Groups only matter to a caller without DAC override; root with every capability
-        // needs just its fsgid, for the group of new files.
-        if let Some(groups) = groups
-            && !(uid == 0 && all_caps)
-            && groups != self.daemon_groups
-        {
+        // Also for root: DAC override makes groups moot for permission checks, but not for
+        // ext4's reserved blocks (its resgid) or quotas.
+        if groups != self.daemon_groups {
             sys::setgroups_thread(groups)?;
             guard.groups = true;
         }
@@ -278,7 +275,9 @@ mod tests {
             }
             assert_eq!(sys::thread_caps().unwrap(), before);
             {
-                let _guard = switcher.enter_io(1000, 1000, CAP_SYS_ADMIN).expect("enter");
+                let _guard = switcher
+                    .enter_io(1000, 1000, &[], CAP_SYS_ADMIN)
+                    .expect("enter");
                 let effective = sys::thread_caps().unwrap().effective;
                 assert_eq!(effective, before.effective & CAP_SYS_ADMIN);
             }
@@ -286,7 +285,12 @@ mod tests {
             // A root caller keeps only the capabilities it has itself.
             {
                 let _guard = switcher
-                    .enter_io(0, 0, before.effective & !CAP_FSETID)
+                    .enter_io(
+                        0,
+                        0,
+                        &switcher.daemon_groups,
+                        before.effective & !CAP_FSETID,
+                    )
                     .unwrap();
                 let effective = sys::thread_caps().unwrap().effective;
                 assert_eq!(effective, before.effective & !CAP_FSETID);

@@ -35,11 +35,14 @@ pub struct OpenFile {
 
 /// The credentials one data request on an open file runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IoCreds {
+pub struct IoCreds<'a> {
     /// fsuid.
     pub uid: u32,
     /// fsgid.
     pub gid: u32,
+    /// Supplementary groups: ext4 lets a member of its `resgid` group into the reserved
+    /// blocks, so the daemon's own must never stand in for the caller's.
+    pub groups: &'a [u32],
     /// Effective capabilities.
     pub caps: u64,
 }
@@ -80,25 +83,31 @@ impl OpenFile {
     /// The credentials `req` runs with on this file. `root_caps` are what a root caller other
     /// than the opener is assumed to hold (the request does not say).
     ///
-    /// The capabilities come from the open, where the caller's status was read: reading it
-    /// again per write would cost a `/proc` read per request. A request by another uid than
-    /// the opener's (a shared fd) gets root's or none.
-    pub fn io_creds(&self, req: IoRequest, root_caps: u64) -> IoCreds {
-        let (uid, gid, caps) = if req.pid == 0 {
-            (self.opener.uid, self.opener.gid, self.opener.caps)
-        } else if req.uid == self.opener.uid {
-            (req.uid, req.gid, self.opener.caps)
+    /// The groups and capabilities come from the open, where the caller's status was read:
+    /// reading it again per write would cost a `/proc` read per request. A request by another
+    /// uid than the opener's (a shared fd) gets no groups, and root's capabilities or none.
+    pub fn io_creds(&self, req: IoRequest, root_caps: u64) -> IoCreds<'_> {
+        let opener = &self.opener;
+        let (uid, gid, groups, caps) = if req.pid == 0 {
+            (opener.uid, opener.gid, &opener.groups[..], opener.caps)
+        } else if req.uid == opener.uid {
+            (req.uid, req.gid, &opener.groups[..], opener.caps)
         } else if req.uid == 0 {
-            (req.uid, req.gid, root_caps)
+            (req.uid, req.gid, &[][..], root_caps)
         } else {
-            (req.uid, req.gid, 0)
+            (req.uid, req.gid, &[][..], 0)
         };
         let caps = if req.kill_suidgid {
             caps & !CAP_FSETID
         } else {
             caps
         };
-        IoCreds { uid, gid, caps }
+        IoCreds {
+            uid,
+            gid,
+            groups,
+            caps,
+        }
     }
 
     /// The fd the kernel's writeback of mapped pages goes through: without `O_DIRECT`, whose
@@ -149,11 +158,13 @@ mod tests {
         let user = Caller {
             uid: 1000,
             gid: 1000,
-            groups: vec![],
+            groups: vec![1000, 3000],
             caps: 0,
         };
-        let creds = file(user).io_creds(req(0, 0, false), u64::MAX);
+        let f = file(user);
+        let creds = f.io_creds(req(0, 0, false), u64::MAX);
         assert_eq!((creds.uid, creds.gid, creds.caps), (1000, 1000, 0));
+        assert_eq!(creds.groups, [1000, 3000]);
     }
 
     #[test]

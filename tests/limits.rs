@@ -986,12 +986,7 @@ const RESGID: u32 = 3000;
 /// group). A user whose supplementary group it is writes into the reserve natively; through
 /// the mount its writes must too, so the daemon's data I/O needs the caller's groups, not its
 /// own.
-///
-/// Finding (ignored until fixed): data requests switch only fsuid, fsgid and capabilities
-/// (`CredSwitcher::enter_io` keeps the daemon's groups), so on the mount this user stops at
-/// the non-reserved limit, ~13 MiB short of native, with ENOSPC.
 #[test]
-#[ignore = "finding: data I/O runs with the daemon's groups; a resgid member gets no reserve"]
 fn user_in_resgid_group_write_uses_the_reserve_as_natively() {
     if !require_loop_ext4() {
         return;
@@ -1014,11 +1009,7 @@ fn user_in_resgid_group_write_uses_the_reserve_as_natively() {
 /// The same user writing through a shared mapping: natively the page faults reserve blocks as
 /// the user, group included, so the whole write fits; on the mount the writeback runs as the
 /// opener, and must count the opener's groups too.
-///
-/// Finding (ignored until fixed): the writeback runs with the opener's fsuid/fsgid but the
-/// daemon's groups, so msync fails with ENOSPC where native succeeds.
 #[test]
-#[ignore = "finding: writeback runs with the daemon's groups, not the opener's"]
 fn user_in_resgid_group_shared_mapping_uses_the_reserve_as_natively() {
     if !require_loop_ext4() {
         return;
@@ -1123,12 +1114,7 @@ impl Drop for GroupDaemon {
 /// reserve because the *daemon* is in group `resgid`. Natively user 1000 (no supplementary
 /// groups) stops at the non-reserved space; through a mount whose daemon has `resgid` among
 /// its supplementary groups it must stop at the same point.
-///
-/// Finding (ignored until fixed): data requests run with the daemon's supplementary groups,
-/// so through such a mount every user writes ~13 MiB into the reserve, down to ext4's own
-/// 2 %, where natively it stops with ENOSPC, and root's own write then fails.
 #[test]
-#[ignore = "finding: data I/O runs with the daemon's groups; they open the reserve"]
 fn daemon_groups_do_not_open_the_reserve_to_a_user() {
     if !require_loop_ext4() {
         return;

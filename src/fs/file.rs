@@ -101,7 +101,8 @@ impl UringFs {
             },
             self.creds.daemon_caps(),
         );
-        self.creds.enter_io(creds.uid, creds.gid, creds.caps)
+        self.creds
+            .enter_io(creds.uid, creds.gid, creds.groups, creds.caps)
     }
 
     /// The open flags of a file served through the daemon. With passthrough on, that is a
