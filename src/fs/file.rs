@@ -25,6 +25,9 @@ use super::{Entry, SET_ID_BITS, STATX_EMPTY, UringFs, entry_name};
 /// ioctl needs, they give every caller's passthrough I/O an ordinary user's rights.
 const PASSTHROUGH_ID: u32 = 65534;
 
+/// `__FMODE_EXEC` among an open's flags: the kernel opens the file to execute it.
+const FMODE_EXEC: i32 = 0x20;
+
 impl UringFs {
     /// The passthrough backing id for an open of `inode` whose backing file is `fd`: the one
     /// its open files share, or a new one registered from `fd`. `None` serves the open
@@ -128,7 +131,18 @@ impl UringFs {
         let inode = self.inode(ino)?;
         let flags = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY);
         let caller = self.caller(req);
-        let fd = {
+        let fd = if flags & FMODE_EXEC != 0 && flags & libc::O_ACCMODE == libc::O_RDONLY {
+            // The kernel opens a file to execute it (do_open_execat): natively that needs
+            // execute permission, not read, so an execute-only binary runs. Execute is
+            // checked as the caller; the read-only fd, opened as the daemon, only serves the
+            // kernel's reads for the exec (a later open to read it is the caller's again).
+            {
+                let _caller = self.creds.enter(&caller)?;
+                let name = sys::fd_name(inode.fd());
+                sys::faccessat2(self.proc_fd.as_fd(), &name, libc::X_OK, libc::AT_EACCESS)?;
+            }
+            self.reopen(&inode, flags & !FMODE_EXEC)?
+        } else {
             let _caller = self.creds.enter(&caller)?;
             self.reopen(&inode, flags)?
         };
