@@ -135,6 +135,40 @@ pub fn fchmod_empty(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// chmod of the inode an `O_PATH` fd names on a kernel without `fchmodat2` (before 6.6):
+/// `fchmodat(proc_fd, "N", mode, 0)`, through the fd's magic link in the pinned
+/// `/proc/self/fd` (a name relative to a dir fd, not a path from the root). `fchmodat` always
+/// follows, and following a magic link ends on the inode the fd pins, a symlink included; but
+/// Linux has no chmod of a symlink (6.6+ refuses it with `EOPNOTSUPP`, older kernels let ext4
+/// change the mode and then fail), so a symlink is refused here with `EOPNOTSUPP`, as
+/// `fchmodat2(fd, "", mode, AT_EMPTY_PATH)` refuses it, without calling `fchmodat`.
+///
+/// # Errors
+/// `EOPNOTSUPP` on a symlink; else the errno of `statx(2)` or `fchmodat(2)`.
+pub fn fchmodat_proc(proc_fd: BorrowedFd<'_>, fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    let stx = statx(
+        fd,
+        EMPTY,
+        libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+        libc::STATX_TYPE,
+    )?;
+    if u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFLNK {
+        return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+    }
+    let name = fd_name(fd);
+    // SAFETY: `name` is NUL-terminated and lives across the call; plain integers otherwise.
+    // The raw syscall: glibc may route `fchmodat` through `fchmodat2`.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_fchmodat,
+            proc_fd.as_raw_fd(),
+            name.as_ptr(),
+            mode as libc::c_uint,
+        )
+    })?;
+    Ok(())
+}
+
 /// `fchownat(fd, "", uid, gid, AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW)`; `u32::MAX` keeps an id.
 ///
 /// # Errors
@@ -557,6 +591,196 @@ pub fn removexattrat(dirfd: BorrowedFd<'_>, path: &CStr, name: &CStr) -> io::Res
         )
     })?;
     Ok(())
+}
+
+/// The syscalls newer than the kernel floor (5.15) that the daemon uses, for the start-up probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewSyscall {
+    /// `fchmodat2(2)`, Linux 6.6.
+    Fchmodat2,
+    /// `setxattrat(2)`, Linux 6.13.
+    Setxattrat,
+    /// `getxattrat(2)`, Linux 6.13.
+    Getxattrat,
+    /// `listxattrat(2)`, Linux 6.13.
+    Listxattrat,
+    /// `removexattrat(2)`, Linux 6.13.
+    Removexattrat,
+}
+
+impl NewSyscall {
+    /// The syscall's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            NewSyscall::Fchmodat2 => "fchmodat2",
+            NewSyscall::Setxattrat => "setxattrat",
+            NewSyscall::Getxattrat => "getxattrat",
+            NewSyscall::Listxattrat => "listxattrat",
+            NewSyscall::Removexattrat => "removexattrat",
+        }
+    }
+}
+
+/// Calls `call` with `at_flags`/`flags` no kernel accepts (bit 31) and a zero-sized
+/// `xattr_args`, so a kernel that has it fails at its argument check with `EINVAL`, before
+/// resolving a path or touching a file. A kernel without it answers `ENOSYS`, and so does a
+/// seccomp filter that hides it (or `EPERM`, Docker's answer for what it does not know).
+///
+/// # Errors
+/// What the call returned: `EINVAL` when the syscall exists.
+pub fn probe_syscall(call: NewSyscall) -> io::Result<()> {
+    const BAD_FLAGS: libc::c_uint = 1 << 31;
+    let at_fdcwd = libc::c_long::from(libc::AT_FDCWD);
+    let empty = EMPTY.as_ptr();
+    let null = std::ptr::null::<u8>();
+    // Sizes as `size_t`: `syscall(3)` reads every argument as a long.
+    let zero: libc::size_t = 0;
+    // SAFETY: every pointer is either the static empty string or NULL with a zero size; the
+    // kernel rejects the flags before it reads any of them.
+    check_long(unsafe {
+        match call {
+            NewSyscall::Fchmodat2 => libc::syscall(SYS_FCHMODAT2, at_fdcwd, empty, zero, BAD_FLAGS),
+            NewSyscall::Setxattrat => libc::syscall(
+                SYS_SETXATTRAT,
+                at_fdcwd,
+                empty,
+                BAD_FLAGS,
+                empty,
+                null,
+                zero,
+            ),
+            NewSyscall::Getxattrat => libc::syscall(
+                SYS_GETXATTRAT,
+                at_fdcwd,
+                empty,
+                BAD_FLAGS,
+                empty,
+                null,
+                zero,
+            ),
+            NewSyscall::Listxattrat => {
+                libc::syscall(SYS_LISTXATTRAT, at_fdcwd, empty, BAD_FLAGS, null, zero)
+            }
+            NewSyscall::Removexattrat => {
+                libc::syscall(SYS_REMOVEXATTRAT, at_fdcwd, empty, BAD_FLAGS, empty)
+            }
+        }
+    })?;
+    Ok(())
+}
+
+thread_local! {
+    /// The dir fd the calling thread's cwd was set to by [`chdir_thread`]; -1 before the
+    /// first call, when the thread still shares the process's cwd.
+    static THREAD_CWD: std::cell::Cell<RawFd> = const { std::cell::Cell::new(-1) };
+}
+
+/// Makes `dir` the calling thread's own cwd: the first call on a thread gives it its own
+/// fs_struct (`unshare(CLONE_FS)`), so no other thread's cwd moves; later calls with the same
+/// fd change nothing. Callers pass one dir fd for the life of the process (the daemon's pinned
+/// `/proc/self/fd`), so a number that is still the same fd is the same directory.
+fn chdir_thread(dir: BorrowedFd<'_>) -> io::Result<()> {
+    let raw = dir.as_raw_fd();
+    let now = THREAD_CWD.get();
+    if now == raw {
+        return Ok(());
+    }
+    if now == -1 {
+        unshare_fs()?;
+    }
+    // SAFETY: plain fd argument; only this thread's (unshared) fs_struct changes.
+    check(unsafe { libc::fchdir(raw) })?;
+    THREAD_CWD.set(raw);
+    Ok(())
+}
+
+/// [`setxattrat`] on a kernel without it (before 6.13): `setxattr(2)` of `path` relative to the
+/// calling thread's cwd, made `dirfd` first ([`chdir_thread`]). With the pinned `/proc/self/fd`
+/// and an fd number as `path`, the path call follows the fd's magic link to the inode the fd
+/// pins, as `setxattrat(dirfd, path, 0, ...)` does: a symlink's own xattrs, not its target's
+/// (`lsetxattr` would act on the `/proc` link itself). Never a lookup from the root.
+///
+/// # Errors
+/// The errno of `unshare(2)`, `fchdir(2)` or `setxattr(2)`.
+pub fn setxattr_cwd(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    name: &CStr,
+    value: &[u8],
+    flags: i32,
+) -> io::Result<()> {
+    chdir_thread(dirfd)?;
+    // SAFETY: `value` is readable for its length; both strings are NUL-terminated.
+    check(unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            flags,
+        )
+    })?;
+    Ok(())
+}
+
+/// [`getxattrat`] on a kernel without it: `getxattr(2)` relative to the thread's cwd, as
+/// [`setxattr_cwd`]; an empty `buf` asks for the size.
+///
+/// # Errors
+/// The errno of `unshare(2)`, `fchdir(2)` or `getxattr(2)`.
+pub fn getxattr_cwd(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    name: &CStr,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    chdir_thread(dirfd)?;
+    // SAFETY: `buf` is writable for its length; both strings are NUL-terminated.
+    check_size(unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    })
+}
+
+/// [`listxattrat`] on a kernel without it: `listxattr(2)` relative to the thread's cwd, as
+/// [`setxattr_cwd`]; an empty `buf` asks for the size.
+///
+/// # Errors
+/// The errno of `unshare(2)`, `fchdir(2)` or `listxattr(2)`.
+pub fn listxattr_cwd(dirfd: BorrowedFd<'_>, path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    chdir_thread(dirfd)?;
+    // SAFETY: `buf` is writable for its length; `path` is NUL-terminated.
+    check_size(unsafe { libc::listxattr(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// [`removexattrat`] on a kernel without it: `removexattr(2)` relative to the thread's cwd,
+/// as [`setxattr_cwd`].
+///
+/// # Errors
+/// The errno of `unshare(2)`, `fchdir(2)` or `removexattr(2)`.
+pub fn removexattr_cwd(dirfd: BorrowedFd<'_>, path: &CStr, name: &CStr) -> io::Result<()> {
+    chdir_thread(dirfd)?;
+    // SAFETY: both strings are NUL-terminated.
+    check(unsafe { libc::removexattr(path.as_ptr(), name.as_ptr()) })?;
+    Ok(())
+}
+
+/// The running kernel's release (`uname -r`), for the start-up log line.
+pub fn kernel_release() -> String {
+    let mut uts = MaybeUninit::<libc::utsname>::zeroed();
+    // SAFETY: `uts` is a writable utsname buffer.
+    if unsafe { libc::uname(uts.as_mut_ptr()) } != 0 {
+        return "?".to_string();
+    }
+    // SAFETY: uname filled it on success.
+    let uts = unsafe { uts.assume_init() };
+    // SAFETY: `release` is NUL-terminated by the kernel within its length.
+    let release = unsafe { CStr::from_ptr(uts.release.as_ptr()) };
+    release.to_string_lossy().into_owned()
 }
 
 /// `read(2)` on a non-backing fd (the daemon's own pipes and `/proc` files).
@@ -1047,6 +1271,128 @@ mod tests {
     fn cstring_rejects_nul() {
         let err = cstring(OsStr::from_bytes(b"a\0b")).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    /// A scratch directory under the temp dir with a file `f`, a symlink `l -> f` and a
+    /// directory `d`, removed on drop.
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("uringfs-sys-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("d")).expect("mkdir");
+            std::fs::write(dir.join("f"), b"x").expect("write f");
+            std::os::unix::fs::symlink("f", dir.join("l")).expect("symlink");
+            Scratch(dir)
+        }
+
+        /// An `O_PATH|O_NOFOLLOW` fd of `name`, as the daemon pins inodes.
+        fn pin(&self, name: &str) -> OwnedFd {
+            let path = CString::new(self.0.join(name).as_os_str().as_bytes()).expect("path");
+            // SAFETY: test-only; `path` is NUL-terminated.
+            owned(unsafe {
+                libc::open(
+                    path.as_ptr(),
+                    libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )
+            })
+            .expect("open O_PATH")
+        }
+
+        fn mode(&self, name: &str) -> u32 {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::symlink_metadata(self.0.join(name))
+                .expect("lstat")
+                .mode()
+                & 0o7777
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn new_syscalls_answer_einval_or_enosys() {
+        for call in [
+            NewSyscall::Fchmodat2,
+            NewSyscall::Setxattrat,
+            NewSyscall::Getxattrat,
+            NewSyscall::Listxattrat,
+            NewSyscall::Removexattrat,
+        ] {
+            let errno = probe_syscall(call).unwrap_err().raw_os_error();
+            assert!(
+                matches!(errno, Some(libc::EINVAL | libc::ENOSYS | libc::EPERM)),
+                "{}: {errno:?}",
+                call.name()
+            );
+        }
+    }
+
+    #[test]
+    fn fchmodat_proc_changes_files_and_refuses_symlinks() {
+        let s = Scratch::new("chmod");
+        let proc_fd = open_dir_path(c"/proc/self/fd", libc::O_PATH).expect("/proc/self/fd");
+        for name in ["f", "d"] {
+            fchmodat_proc(proc_fd.as_fd(), s.pin(name).as_fd(), 0o640).expect("chmod");
+            assert_eq!(s.mode(name), 0o640, "{name}");
+        }
+        let before = s.mode("l");
+        let err = fchmodat_proc(proc_fd.as_fd(), s.pin("l").as_fd(), 0o600).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EOPNOTSUPP));
+        assert_eq!(s.mode("l"), before, "the symlink's mode is untouched");
+        assert_eq!(s.mode("f"), 0o640, "and so is its target's");
+    }
+
+    #[test]
+    fn xattr_cwd_calls_act_on_the_pinned_inode_on_their_own_thread() {
+        let s = Scratch::new("xattr");
+        let cwd = std::env::current_dir().expect("cwd");
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let proc_fd = open_dir_path(c"/proc/self/fd", libc::O_PATH).expect("proc");
+                let f = s.pin("f");
+                let name = fd_name(f.as_fd());
+                setxattr_cwd(proc_fd.as_fd(), &name, c"user.k", b"v", 0).expect("set");
+                let mut buf = [0u8; 8];
+                let n = getxattr_cwd(proc_fd.as_fd(), &name, c"user.k", &mut buf).expect("get");
+                assert_eq!(&buf[..n], b"v");
+                assert_eq!(
+                    getxattr_cwd(proc_fd.as_fd(), &name, c"user.k", &mut []).unwrap(),
+                    1
+                );
+                let n = listxattr_cwd(proc_fd.as_fd(), &name, &mut buf).expect("list");
+                assert_eq!(&buf[..n], b"user.k\0");
+                removexattr_cwd(proc_fd.as_fd(), &name, c"user.k").expect("remove");
+                let err = getxattr_cwd(proc_fd.as_fd(), &name, c"user.k", &mut buf).unwrap_err();
+                assert_eq!(err.raw_os_error(), Some(libc::ENODATA));
+                // A symlink's fd: the symlink's own xattrs (user.* are refused on symlinks, as
+                // natively), not its target's.
+                let l = s.pin("l");
+                let lname = fd_name(l.as_fd());
+                let err = setxattr_cwd(proc_fd.as_fd(), &lname, c"user.k", b"v", 0).unwrap_err();
+                assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+                if geteuid() == 0 {
+                    setxattr_cwd(proc_fd.as_fd(), &lname, c"trusted.k", b"l", 0).expect("set");
+                    let err =
+                        getxattr_cwd(proc_fd.as_fd(), &name, c"trusted.k", &mut buf).unwrap_err();
+                    assert_eq!(err.raw_os_error(), Some(libc::ENODATA), "not on the target");
+                    let n =
+                        getxattr_cwd(proc_fd.as_fd(), &lname, c"trusted.k", &mut buf).expect("get");
+                    assert_eq!(&buf[..n], b"l", "on the symlink itself");
+                }
+            });
+        });
+        assert_eq!(
+            std::env::current_dir().expect("cwd"),
+            cwd,
+            "other threads keep theirs"
+        );
     }
 
     #[test]
