@@ -1,11 +1,16 @@
 //! Where data I/O and batched lookups go: the io_uring pool, or plain syscalls when the user
-//! asked for `-o uring=off` (never as a silent fallback).
+//! asked for `-o uring=off` or the kernel gives no ring (never silently: the start-up line of
+//! `probe::Features::log` says so).
 
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use log::warn;
+
 use crate::attr::STATX_MASK;
+use crate::options::UringMode;
+use crate::probe::{Features, Uring};
 use crate::ring::RingPool;
 use crate::sys::{self, EMPTY};
 
@@ -22,19 +27,55 @@ pub enum CopyMethod {
 #[derive(Debug)]
 pub enum DataPath {
     /// Every read, write, fsync, fallocate and readdirplus lookup batch on io_uring.
-    Ring(RingPool),
-    /// Plain syscalls (`-o uring=off`).
+    Ring {
+        /// The per-thread rings.
+        pool: RingPool,
+        /// The kernel has `IORING_OP_SPLICE`, so `copy=splice` can splice on the ring.
+        splice: bool,
+    },
+    /// Plain syscalls (`-o uring=off`, or no ring from the kernel).
     Syscalls,
 }
 
 impl DataPath {
+    /// The data path the probe allows: the ring pool (whose first ring is created now, on the
+    /// calling thread) when the kernel gives one, else plain syscalls. A pool that still cannot
+    /// be set up (a deeper ring than the probe's over a memory limit) falls back too, with a
+    /// warning, unless `-o uring=on` demands the ring.
+    ///
+    /// # Errors
+    /// One line when `-o uring=on` and the ring pool cannot be set up.
+    pub fn start(features: &Features, depth: u32) -> Result<DataPath, String> {
+        let Uring::Usable { splice } = features.uring else {
+            return Ok(DataPath::Syscalls);
+        };
+        match RingPool::new(depth) {
+            Ok(pool) => Ok(DataPath::Ring { pool, splice }),
+            Err(err) if features.uring_mode == UringMode::On => Err(format!(
+                "{err}; -o uring=on demands io_uring (uring=auto or uring=off: plain syscalls)"
+            )),
+            Err(err) => {
+                warn!("{err}; data I/O uses plain syscalls");
+                Ok(DataPath::Syscalls)
+            }
+        }
+    }
+
+    /// The ring pool, when data I/O goes through it (for its counters).
+    pub fn ring(&self) -> Option<&RingPool> {
+        match self {
+            DataPath::Ring { pool, .. } => Some(pool),
+            DataPath::Syscalls => None,
+        }
+    }
+
     /// Reads at `offset` until `buf` is full or EOF.
     ///
     /// # Errors
     /// The read's errno.
     pub fn read_at(&self, fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         match self {
-            DataPath::Ring(ring) => ring.read_at(fd, buf, offset),
+            DataPath::Ring { pool, .. } => pool.read_at(fd, buf, offset),
             DataPath::Syscalls => {
                 let mut done = 0;
                 while done < buf.len() {
@@ -56,7 +97,7 @@ impl DataPath {
     /// The write's errno when nothing was written.
     pub fn write_at(&self, fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
         match self {
-            DataPath::Ring(ring) => ring.write_at(fd, buf, offset),
+            DataPath::Ring { pool, .. } => pool.write_at(fd, buf, offset),
             DataPath::Syscalls => {
                 let mut done = 0;
                 while done < buf.len() {
@@ -79,7 +120,7 @@ impl DataPath {
     /// The errno of the sync.
     pub fn fsync(&self, fd: BorrowedFd<'_>, datasync: bool) -> io::Result<()> {
         match self {
-            DataPath::Ring(ring) => ring.fsync(fd, datasync),
+            DataPath::Ring { pool, .. } => pool.fsync(fd, datasync),
             DataPath::Syscalls => sys::fsync(fd, datasync),
         }
     }
@@ -96,7 +137,7 @@ impl DataPath {
         len: u64,
     ) -> io::Result<()> {
         match self {
-            DataPath::Ring(ring) => ring.fallocate(fd, mode, offset, len),
+            DataPath::Ring { pool, .. } => pool.fallocate(fd, mode, offset, len),
             DataPath::Syscalls => sys::fallocate(fd, mode, offset, len),
         }
     }
@@ -115,8 +156,8 @@ impl DataPath {
         len: usize,
     ) -> io::Result<usize> {
         match (self, method) {
-            (DataPath::Ring(ring), CopyMethod::Splice) => {
-                ring.splice_copy(src, off_in, dst, off_out, len)
+            (DataPath::Ring { pool, splice: true }, CopyMethod::Splice) => {
+                pool.splice_copy(src, off_in, dst, off_out, len)
             }
             _ => sys::copy_file_range(src, off_in, dst, off_out, len, 0),
         }
@@ -132,13 +173,13 @@ impl DataPath {
     ) -> Vec<io::Result<(OwnedFd, libc::statx)>> {
         let flags = libc::O_PATH | libc::O_NOFOLLOW;
         match self {
-            DataPath::Ring(ring) => {
-                let opened = ring.openat_batch(dir, names, flags);
+            DataPath::Ring { pool, .. } => {
+                let opened = pool.openat_batch(dir, names, flags);
                 let fds: Vec<BorrowedFd<'_>> = opened
                     .iter()
                     .filter_map(|r| r.as_ref().ok().map(|fd| fd.as_fd()))
                     .collect();
-                let mut stats = ring.statx_batch(&fds, STATX_MASK).into_iter();
+                let mut stats = pool.statx_batch(&fds, STATX_MASK).into_iter();
                 opened
                     .into_iter()
                     .map(|res| {

@@ -17,6 +17,7 @@ pub mod inode;
 pub mod logging;
 pub mod openfile;
 pub mod options;
+pub mod probe;
 pub mod ring;
 pub mod stats;
 pub mod sys;

@@ -48,6 +48,9 @@ struct Plan {
     opts: MountOptions,
     backing: CString,
     mountpoint: PathBuf,
+    /// What the kernel offers above the floor (probed before forking, so `-o uring=on`
+    /// without a ring is a pre-mount error).
+    features: uringfs::probe::Features,
 }
 
 fn main() -> ExitCode {
@@ -89,11 +92,13 @@ fn plan(cli: Cli) -> Result<Plan, String> {
         .map_err(|e| format!("mount point {}: {e}", cli.mountpoint.display()))?;
     let backing = CString::new(backing.as_os_str().as_bytes())
         .map_err(|_| "backing path contains a NUL byte".to_string())?;
+    let features = uringfs::probe::probe(opts.uring)?;
     Ok(Plan {
         cli,
         opts,
         backing,
         mountpoint,
+        features,
     })
 }
 
@@ -239,19 +244,9 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
         .map_err(|e| format!("cannot open /proc/self/fd: {e}"))?;
     let proc_root = sys::open_dir_path(c"/proc", libc::O_PATH)
         .map_err(|e| format!("cannot open /proc: {e}"))?;
-    let ring =
-        if plan.opts.uring {
-            Some(RingPool::new(DEFAULT_RING_DEPTH).map_err(|e| {
-                format!("{e}; mount with -o uring=off to use plain syscalls instead")
-            })?)
-        } else {
-            log::warn!("uring=off: data I/O uses plain syscalls, not io_uring");
-            None
-        };
-    let data = match &ring {
-        Some(ring) => DataPath::Ring(ring.clone()),
-        None => DataPath::Syscalls,
-    };
+    plan.features.log();
+    let data = DataPath::start(&plan.features, DEFAULT_RING_DEPTH)?;
+    let ring = data.ring().cloned();
     let stats = Arc::new(OpStats::default());
     let fs = UringFs::new(
         backing,

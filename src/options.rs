@@ -25,6 +25,18 @@ impl CacheMode {
     }
 }
 
+/// Whether data I/O goes through io_uring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UringMode {
+    /// `uring=auto` (the default): the ring if the kernel gives one, else plain syscalls and
+    /// one warning (io_uring disabled by `kernel.io_uring_disabled` or a seccomp profile).
+    Auto,
+    /// `uring=on`: the ring or nothing; a kernel that refuses it is an error at start.
+    On,
+    /// `uring=off`: plain syscalls.
+    Off,
+}
+
 /// Everything `-o` can set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountOptions {
@@ -44,8 +56,8 @@ pub struct MountOptions {
     pub cache: CacheMode,
     /// Kernel FUSE passthrough of reads and writes.
     pub passthrough: bool,
-    /// Data I/O on io_uring (`uring=off`: plain syscalls, for kernels without io_uring).
-    pub uring: bool,
+    /// Data I/O on io_uring: when the kernel gives a ring (default), always, or never.
+    pub uring: UringMode,
     /// copy_file_range by splice on the ring instead of the in-kernel copy.
     pub copy_splice: bool,
     /// At most this many inode `O_PATH` fds open (default: from RLIMIT_NOFILE).
@@ -87,7 +99,7 @@ impl Default for MountOptions {
             threads: None,
             cache: CacheMode::Auto,
             passthrough: false,
-            uring: true,
+            uring: UringMode::Auto,
             copy_splice: false,
             inode_fds: None,
             nosuid: false,
@@ -145,8 +157,9 @@ impl MountOptions {
                 _ if let Some(reason) = ignored_reason(key, value) => {
                     self.ignored.push((opt.to_string(), reason));
                 }
-                ("uring", Some("on")) => self.uring = true,
-                ("uring", Some("off")) => self.uring = false,
+                ("uring", Some("auto")) => self.uring = UringMode::Auto,
+                ("uring", Some("on")) => self.uring = UringMode::On,
+                ("uring", Some("off")) => self.uring = UringMode::Off,
                 ("copy", Some("kernel")) => self.copy_splice = false,
                 ("copy", Some("splice")) => self.copy_splice = true,
                 ("fsname", Some(name)) if !name.is_empty() => self.fsname = Some(name.into()),
@@ -246,7 +259,8 @@ Mount options (-o OPT[,OPT...]), with their defaults:
   attr_timeout=SECS      how long attributes are cached (the cache preset's)
   negative_timeout=SECS  how long a missing name is cached (0)
   passthrough            kernel FUSE passthrough of reads and writes (off; root only)
-  uring=on|off           data I/O on io_uring (on)
+  uring=auto|on|off      data I/O on io_uring: when the kernel gives a ring, else plain
+                         syscalls / the ring or an error / plain syscalls (auto)
   copy=kernel|splice     how copy_file_range copies (kernel)
   threads=N              FUSE worker threads (the number of CPUs)
   inode_fds=N            most inode O_PATH fds kept open (3/4 of RLIMIT_NOFILE)
@@ -291,7 +305,11 @@ mod tests {
         opts.apply("rw,nodefault_permissions,uring=off,copy=splice")
             .unwrap();
         assert!(!opts.read_only && !opts.default_permissions);
-        assert!(!opts.uring && opts.copy_splice);
+        assert!(opts.uring == UringMode::Off && opts.copy_splice);
+        opts.apply("uring=on").unwrap();
+        assert_eq!(opts.uring, UringMode::On);
+        opts.apply("uring=auto").unwrap();
+        assert_eq!(opts.uring, UringMode::Auto);
         opts.apply("nosuid,nodev,noexec").unwrap();
         assert!(opts.nosuid && opts.nodev && opts.noexec);
     }

@@ -8,6 +8,7 @@ use fuser::{FileAttr, FileHandle, Request, TimeOrNow};
 
 use crate::attr::{self, STATX_MASK};
 use crate::error::{einval, os};
+use crate::inode::Pinned;
 use crate::sys::{self, EMPTY};
 
 use super::{STATX_EMPTY, UringFs};
@@ -36,7 +37,7 @@ impl UringFs {
         let mut caller = self.as_caller(req)?;
         if let Some(mode) = mode {
             let perm = mode & 0o7777;
-            match sys::fchmod_empty(inode.fd(), perm) {
+            match self.chmod(&inode, perm) {
                 Err(err) if err.raw_os_error() == Some(libc::EPERM) && !self.killpriv_v2 => {
                     // A kernel without KILLPRIV_V2 sends its kill-suid on write/truncate/chown
                     // by a caller that may not chmod as a chmod: natively no permission check
@@ -46,7 +47,7 @@ impl UringFs {
                     if !only_drops_set_id_bits(u32::from(current.stx_mode) & 0o7777, perm) {
                         return Err(err);
                     }
-                    sys::fchmod_empty(inode.fd(), perm)?;
+                    self.chmod(&inode, perm)?;
                     caller = self.as_caller(req)?;
                 }
                 other => other?,
@@ -75,6 +76,16 @@ impl UringFs {
         }
         let stx = sys::statx(inode.fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
         Ok(attr::to_file_attr(inode.stat_ino(), &stx))
+    }
+
+    /// chmod of `inode`: `fchmodat2`, or on a kernel without it (before 6.6) `fchmodat`
+    /// through the fd's magic link, which refuses a symlink as `fchmodat2` does.
+    fn chmod(&self, inode: &Pinned, perm: u32) -> io::Result<()> {
+        if self.kernel.fchmodat2 {
+            sys::fchmod_empty(inode.fd(), perm)
+        } else {
+            sys::fchmodat_proc(self.proc_fd.as_fd(), inode.fd(), perm)
+        }
     }
 
     pub(super) fn do_statfs(&self, ino: u64) -> io::Result<libc::statvfs> {

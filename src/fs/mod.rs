@@ -67,6 +67,9 @@ pub struct UringFs {
     /// the caller's umask unapplied (`FUSE_DONT_MASK`), for the backing fs to apply unless the
     /// parent has a default ACL.
     posix_acl: bool,
+    /// Which syscalls newer than the kernel floor this kernel has (`probe::syscalls`, probed
+    /// once per process): chmod and the xattr operations use a fallback for each one missing.
+    kernel: crate::probe::Syscalls,
 }
 
 /// The attributes of a negative lookup reply: nodeid 0 tells the kernel the name does not
@@ -138,6 +141,7 @@ impl UringFs {
             passthrough: false,
             killpriv_v2: false,
             posix_acl: false,
+            kernel: crate::probe::syscalls(),
         })
     }
 

@@ -1,4 +1,6 @@
-//! Extended attributes: set, get, list, remove.
+//! Extended attributes: set, get, list, remove. On a kernel without the `*xattrat` calls
+//! (before 6.13) each uses the path call relative to the thread's cwd instead (`sys::*_cwd`);
+//! both act on the inode the fd pins, a symlink's own xattrs included.
 
 use std::ffi::OsStr;
 use std::io;
@@ -23,7 +25,12 @@ impl UringFs {
         let inode = self.inode(ino)?;
         let name = sys::cstring(name)?;
         let _caller = self.as_caller(req)?;
-        sys::setxattrat(
+        let setxattr = if self.kernel.xattrat {
+            sys::setxattrat
+        } else {
+            sys::setxattr_cwd
+        };
+        setxattr(
             self.proc_fd.as_fd(),
             &sys::fd_name(inode.fd()),
             &name,
@@ -54,7 +61,12 @@ impl UringFs {
             Some(self.as_caller(req)?)
         };
         let mut buf = vec![0u8; size as usize];
-        let len = sys::getxattrat(self.proc_fd.as_fd(), &path, &name, &mut buf)?;
+        let getxattr = if self.kernel.xattrat {
+            sys::getxattrat
+        } else {
+            sys::getxattr_cwd
+        };
+        let len = getxattr(self.proc_fd.as_fd(), &path, &name, &mut buf)?;
         Ok(xattr_reply(buf, len, size))
     }
 
@@ -68,7 +80,12 @@ impl UringFs {
         let path = sys::fd_name(inode.fd());
         let _caller = self.as_caller(req)?;
         let mut buf = vec![0u8; size as usize];
-        let len = sys::listxattrat(self.proc_fd.as_fd(), &path, &mut buf)?;
+        let listxattr = if self.kernel.xattrat {
+            sys::listxattrat
+        } else {
+            sys::listxattr_cwd
+        };
+        let len = listxattr(self.proc_fd.as_fd(), &path, &mut buf)?;
         Ok(xattr_reply(buf, len, size))
     }
 
@@ -85,7 +102,12 @@ impl UringFs {
             Some(self.as_caller(req)?)
         };
         let name = sys::cstring(name)?;
-        sys::removexattrat(self.proc_fd.as_fd(), &sys::fd_name(inode.fd()), &name)
+        let removexattr = if self.kernel.xattrat {
+            sys::removexattrat
+        } else {
+            sys::removexattr_cwd
+        };
+        removexattr(self.proc_fd.as_fd(), &sys::fd_name(inode.fd()), &name)
     }
 }
 
