@@ -146,6 +146,8 @@ struct Maps {
 /// their fd only while among the `fd_budget` most recently used; the others are reopened by
 /// `open_by_handle_at` when next used, relative to BACKING's root fd (needs
 /// CAP_DAC_READ_SEARCH, so `pin` runs before a request switches to its caller's fsuid).
+/// A daemon that cannot reopen by handle (not root, as under `fusermount3`) keeps every
+/// inode's fd for as long as the kernel holds the inode, as for inodes without a handle.
 #[derive(Debug)]
 pub struct InodeTable {
     /// Both maps under one lock, so they never disagree. Lock order: before `lru`.
@@ -161,17 +163,53 @@ pub struct InodeTable {
     lru: Mutex<LruCache<u64, Weak<Inode>>>,
     /// How many evictable fds may be open at once.
     fd_budget: usize,
+    /// Whether `open_by_handle_at` works here (probed once at start); without it no inode
+    /// gets a handle, so none is evictable.
+    reopen_by_handle: bool,
 }
 
 impl InodeTable {
     /// A table holding only the root, whose nodeid is `ROOT_ID` whatever its backing number,
-    /// keeping at most `fd_budget` other inodes' fds open.
+    /// keeping at most `fd_budget` other inodes' fds open if inodes can be reopened by file
+    /// handle, and every inode's fd otherwise. Logs which, in one line, with the fd budget
+    /// that follows.
     ///
     /// # Errors
     /// When the root cannot be opened for reading (its mount fd).
     pub fn new(root: NewInode, fd_budget: usize) -> io::Result<InodeTable> {
-        let root_dev = root.key.dev;
         let mount_fd = sys::openat(root.fd.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+        let reopen = probe_reopen_by_handle(root.fd.as_fd(), mount_fd.as_fd());
+        match &reopen {
+            Ok(()) => log::info!(
+                "keeping at most {fd_budget} inode fds open; older ones are reopened by handle"
+            ),
+            Err(why) => {
+                let nofile = sys::nofile_limit().unwrap_or(1024);
+                let inodes = self::fd_budget(nofile);
+                log::info!(
+                    "inodes cannot be reopened by file handle ({why}), so every inode the kernel \
+                     holds keeps its fd: RLIMIT_NOFILE {nofile} holds {inodes} inodes with {} \
+                     fds left for open files and directories, and lookups and opens fail with \
+                     EMFILE once all {nofile} are in use",
+                    nofile.saturating_sub(inodes as u64)
+                );
+            }
+        }
+        Ok(InodeTable::with_mount_fd(
+            root,
+            mount_fd,
+            fd_budget,
+            reopen.is_ok(),
+        ))
+    }
+
+    fn with_mount_fd(
+        root: NewInode,
+        mount_fd: OwnedFd,
+        fd_budget: usize,
+        reopen_by_handle: bool,
+    ) -> InodeTable {
+        let root_dev = root.key.dev;
         let root_fd = Arc::new(root.fd);
         // The root's fd is never closed: it holds the mount.
         let mut maps = Maps::default();
@@ -190,14 +228,15 @@ impl InodeTable {
                 forgotten: AtomicBool::new(false),
             }),
         );
-        Ok(InodeTable {
+        InodeTable {
             maps: RwLock::new(maps),
             root_dev,
             next_remap: AtomicU64::new(REMAP_BASE),
             mount_fd,
             lru: Mutex::new(LruCache::unbounded()),
             fd_budget: fd_budget.max(1),
-        })
+            reopen_by_handle,
+        }
     }
 
     /// The inode with `nodeid`.
@@ -288,8 +327,10 @@ impl InodeTable {
             return inode;
         }
         let Identity { handle, generation } = identify(&new);
-        // A handle is opened relative to BACKING's root fd, so only inodes of its fs get one.
-        let handle = handle.filter(|_| new.key.dev == self.root_dev);
+        // A handle is opened relative to BACKING's root fd, so only inodes of its fs get one,
+        // and only when the daemon may open handles at all: an inode without one is never
+        // evicted (its fd could not come back).
+        let handle = handle.filter(|_| self.reopen_by_handle && new.key.dev == self.root_dev);
         // The LRU closed the entry's fd, so the backing inode was free to go and its number to
         // be reused by another file: only the file handle (it carries the generation) tells.
         let same_file =
@@ -425,6 +466,22 @@ pub fn fd_budget(nofile: u64) -> usize {
     nofile.saturating_sub((nofile / 4).max(512)).max(64)
 }
 
+/// Whether an inode of BACKING's fs can be reopened by file handle: BACKING's own handle
+/// opened relative to `mount_fd`. `open_by_handle_at` needs CAP_DAC_READ_SEARCH, so a daemon
+/// that is not root (mounted through `fusermount3`) gets EPERM; a filesystem without
+/// handles fails at `name_to_handle_at`. `Err` says why, for the log.
+fn probe_reopen_by_handle(root: BorrowedFd<'_>, mount_fd: BorrowedFd<'_>) -> Result<(), String> {
+    let (kind, bytes) = sys::name_to_handle_empty(root)
+        .map_err(|e| format!("BACKING's filesystem gives no file handles: {e}"))?;
+    match sys::open_by_handle_at(mount_fd, kind, &bytes, libc::O_PATH) {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            Err(format!("open_by_handle_at needs CAP_DAC_READ_SEARCH: {e}"))
+        }
+        Err(e) => Err(format!("open_by_handle_at: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,6 +504,22 @@ mod tests {
             100,
         )
         .expect("table")
+    }
+
+    /// A table on a fake root (`/` as device 7) whose inodes can (`reopen`) or cannot be
+    /// reopened by handle, whatever the test's own privileges.
+    fn table_with(fd_budget: usize, reopen: bool) -> InodeTable {
+        let root = new_inode(7, 2);
+        let mount_fd = sys::open_dir_path(c"/", libc::O_RDONLY).expect("open /");
+        InodeTable::with_mount_fd(
+            NewInode {
+                file_type: libc::S_IFDIR,
+                ..root
+            },
+            mount_fd,
+            fd_budget,
+            reopen,
+        )
     }
 
     fn generation(generation: u64) -> impl FnOnce(&NewInode) -> Identity {
@@ -505,6 +578,15 @@ mod tests {
     /// back by handle when next used, pointing at the same file.
     #[test]
     fn fds_past_the_budget_are_closed_and_reopened_by_handle() {
+        // Reopening needs CAP_DAC_READ_SEARCH; without it the table closes no fd at all.
+        if sys::geteuid() != 0 {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run this test as root"
+            );
+            eprintln!("SKIP: needs root");
+            return;
+        }
         let dir = std::env::temp_dir().join(format!("uringfs-lru-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let dir_c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
@@ -578,15 +660,7 @@ mod tests {
     /// finding that number with another file handle gets a new entry, never the stale one.
     #[test]
     fn a_reused_number_with_another_handle_is_a_new_entry() {
-        let root = new_inode(7, 2);
-        let t = InodeTable::new(
-            NewInode {
-                file_type: libc::S_IFDIR,
-                ..root
-            },
-            1,
-        )
-        .unwrap();
+        let t = table_with(1, true);
         let handle = |b: u8| {
             move |_: &NewInode| Identity {
                 handle: Some(BackingHandle {
@@ -622,6 +696,57 @@ mod tests {
             Arc::ptr_eq(&found, &reused),
             "forgetting the old entry keeps the new mapping"
         );
+    }
+
+    /// A daemon that cannot reopen by handle (not root) never closes an inode's fd, however
+    /// far past the budget: a closed one could not come back (`open_by_handle_at` is EPERM).
+    #[test]
+    fn without_reopening_by_handle_every_inode_keeps_its_fd() {
+        let t = table_with(1, false);
+        let handle = |b: u8| {
+            move |_: &NewInode| Identity {
+                handle: Some(BackingHandle {
+                    kind: 1,
+                    bytes: vec![b; 8],
+                }),
+                generation: u64::from(b),
+            }
+        };
+        let inodes: Vec<_> = (0..5u8)
+            .map(|i| t.add_lookup(new_inode(7, 40 + u64::from(i)), handle(i)))
+            .collect();
+        assert_eq!(t.open_fds(), 0, "nothing is in the fd LRU");
+        for inode in &inodes {
+            assert!(
+                inode.fd.lock().is_some(),
+                "inode {} lost its fd",
+                inode.nodeid
+            );
+            assert!(!inode.evictable());
+            let pinned = t.pin(Arc::clone(inode)).expect("pin");
+            drop(pinned);
+        }
+        assert!(inodes.iter().all(|i| i.fd.lock().is_some()));
+        // The generation still comes from the handle.
+        assert_eq!(inodes[3].generation, 3);
+    }
+
+    /// Run as root (CI), the probe finds that BACKING's inodes can be reopened; not as root,
+    /// that they cannot.
+    #[test]
+    fn reopening_by_handle_needs_privileges() {
+        use std::os::unix::ffi::OsStringExt;
+        let dir = std::ffi::CString::new(std::env::temp_dir().into_os_string().into_vec())
+            .expect("temp dir without NUL");
+        let root = sys::open_dir_path(&dir, libc::O_PATH).expect("open the temp dir");
+        let mount_fd = sys::open_dir_path(&dir, libc::O_RDONLY).expect("open the temp dir");
+        let probe = probe_reopen_by_handle(root.as_fd(), mount_fd.as_fd());
+        if sys::geteuid() == 0 {
+            assert_eq!(probe, Ok(()));
+        } else {
+            let why = probe.expect_err("open_by_handle_at works without root");
+            assert!(why.contains("CAP_DAC_READ_SEARCH"), "{why}");
+        }
     }
 
     #[test]
