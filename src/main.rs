@@ -79,13 +79,15 @@ fn plan(cli: Cli) -> Result<Plan, String> {
     if cli.threads.is_some() {
         opts.threads = cli.threads;
     }
-    if opts.passthrough && sys::geteuid() != 0 {
-        return Err("-o passthrough needs root (CAP_SYS_ADMIN)".to_string());
+    let caps = sys::thread_caps().map_or(0, |c| c.effective);
+    if opts.passthrough && caps & uringfs::creds::CAP_SYS_ADMIN == 0 {
+        return Err("-o passthrough needs CAP_SYS_ADMIN (run as root)".to_string());
     }
     check_dir(&cli.backing, "backing directory")?;
     check_dir(&cli.mountpoint, "mount point")?;
-    sys::access_path(c"/dev/fuse", libc::R_OK | libc::W_OK)
-        .map_err(|e| format!("cannot use /dev/fuse: {e}"))?;
+    sys::access_path(c"/dev/fuse", libc::R_OK | libc::W_OK).map_err(|e| {
+        format!("cannot use /dev/fuse: {e} (an ordinary user needs it mode 0666, as distributions ship it)")
+    })?;
     let backing = std::fs::canonicalize(&cli.backing)
         .map_err(|e| format!("backing directory {}: {e}", cli.backing.display()))?;
     let mountpoint = std::fs::canonicalize(&cli.mountpoint)
@@ -225,7 +227,6 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
         .opts
         .inode_fds
         .unwrap_or_else(|| uringfs::inode::fd_budget(sys::nofile_limit().unwrap_or(1024)));
-    info!("keeping at most {fd_budget} inode fds open; older ones are reopened by handle");
     if !plan.opts.ignored.is_empty() {
         let ignored: Vec<String> = plan
             .opts
