@@ -1015,6 +1015,62 @@ pub fn add_status_flags(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// `FS_IOC_GETFLAGS` (`_IOR('f', 1, long)`): the inode flags `lsattr` shows. The kernel reads
+/// and writes an `int` whatever the encoded size says.
+const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+/// `FS_IOC_SETFLAGS` (`_IOW('f', 2, long)`).
+const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
+/// `FS_IOC_FSGETXATTR` (`_IOR('X', 31, struct fsxattr)`).
+const FS_IOC_FSGETXATTR: libc::c_ulong = 0x801c_581f;
+/// `FS_IOC_FSSETXATTR` (`_IOW('X', 32, struct fsxattr)`).
+const FS_IOC_FSSETXATTR: libc::c_ulong = 0x401c_5820;
+/// `sizeof(struct fsxattr)`.
+pub const FSXATTR_SIZE: usize = 28;
+
+/// The inode flags of an open file (`ioctl(FS_IOC_GETFLAGS)`, what `lsattr` reads).
+///
+/// # Errors
+/// The errno of `ioctl(2)`: `ENOTTY` where the filesystem has no such flags.
+pub fn get_inode_flags(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int to the pointer, which is valid for it.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_GETFLAGS, &mut flags) })?;
+    Ok(flags as u32)
+}
+
+/// Sets the inode flags of an open file (`ioctl(FS_IOC_SETFLAGS)`, what `chattr` does): the
+/// owner or CAP_FOWNER, and CAP_LINUX_IMMUTABLE for append-only and immutable.
+///
+/// # Errors
+/// The errno of `ioctl(2)`.
+pub fn set_inode_flags(fd: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
+    let flags = flags as libc::c_int;
+    // SAFETY: FS_IOC_SETFLAGS reads one int from the pointer, which is valid for it.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_SETFLAGS, &flags) })?;
+    Ok(())
+}
+
+/// The `struct fsxattr` of an open file (`ioctl(FS_IOC_FSGETXATTR)`), as its bytes.
+///
+/// # Errors
+/// The errno of `ioctl(2)`.
+pub fn fsgetxattr(fd: BorrowedFd<'_>) -> io::Result<[u8; FSXATTR_SIZE]> {
+    let mut buf = [0u8; FSXATTR_SIZE];
+    // SAFETY: FS_IOC_FSGETXATTR writes a struct fsxattr (FSXATTR_SIZE bytes) to the buffer.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_FSGETXATTR, buf.as_mut_ptr()) })?;
+    Ok(buf)
+}
+
+/// Sets the `struct fsxattr` of an open file (`ioctl(FS_IOC_FSSETXATTR)`).
+///
+/// # Errors
+/// The errno of `ioctl(2)`.
+pub fn fssetxattr(fd: BorrowedFd<'_>, attr: &[u8; FSXATTR_SIZE]) -> io::Result<()> {
+    // SAFETY: FS_IOC_FSSETXATTR reads a struct fsxattr (FSXATTR_SIZE bytes) from the buffer.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_FSSETXATTR, attr.as_ptr()) })?;
+    Ok(())
+}
+
 /// `dup(2)`, close-on-exec.
 ///
 /// # Errors

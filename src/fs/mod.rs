@@ -28,6 +28,7 @@ mod attrs;
 mod dir;
 mod entry;
 mod file;
+mod fileattr;
 mod handlers;
 mod xattr;
 
