@@ -4,14 +4,14 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::UNIX_EPOCH;
 
-use fuser::{FileAttr, FileHandle, Request, TimeOrNow};
+use fuser::{FileAttr, FileHandle, TimeOrNow};
 
 use crate::attr::{self, STATX_MASK};
 use crate::error::{einval, os};
 use crate::inode::Pinned;
 use crate::sys::{self, EMPTY};
 
-use super::{STATX_EMPTY, UringFs};
+use super::{Ctx, STATX_EMPTY, UringFs};
 
 impl UringFs {
     pub(super) fn do_getattr(&self, ino: u64) -> io::Result<FileAttr> {
@@ -23,7 +23,7 @@ impl UringFs {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn do_setattr(
         &self,
-        req: &Request,
+        req: &Ctx,
         ino: u64,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -93,7 +93,7 @@ impl UringFs {
         sys::fstatvfs(inode.fd())
     }
 
-    pub(super) fn do_access(&self, req: &Request, ino: u64, mask: i32) -> io::Result<()> {
+    pub(super) fn do_access(&self, req: &Ctx, ino: u64, mask: i32) -> io::Result<()> {
         let inode = self.inode(ino)?;
         let _caller = self.as_caller(req)?;
         sys::faccessat2(

@@ -7,9 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::time::UNIX_EPOCH;
 
-use fuser::{
-    FileAttr, FileHandle, Generation, INodeNo, ReplyDirectory, ReplyDirectoryPlus, Request,
-};
+use fuser::{FileAttr, FileHandle, Generation, INodeNo, ReplyDirectory, ReplyDirectoryPlus};
 use log::error;
 use parking_lot::Mutex;
 
@@ -18,7 +16,7 @@ use crate::error::einval;
 use crate::inode::Pinned;
 use crate::sys::{self, EMPTY};
 
-use super::{STATX_EMPTY, Ttl, UringFs};
+use super::{Ctx, STATX_EMPTY, Ttl, UringFs};
 
 /// Bytes asked of `getdents64` at a time.
 const DIRENT_BUF: usize = 32 * 1024;
@@ -63,7 +61,7 @@ struct DirStream {
 }
 
 impl UringFs {
-    pub(super) fn do_opendir(&self, req: &Request, ino: u64) -> io::Result<u64> {
+    pub(super) fn do_opendir(&self, req: &Ctx, ino: u64) -> io::Result<u64> {
         let inode = self.inode(ino)?;
         let fd = {
             let _caller = self.as_caller(req)?;
@@ -149,7 +147,7 @@ impl UringFs {
     /// not cached and every walk looks up as the walker).
     fn readdirplus_lookups(
         &self,
-        req: &Request,
+        req: &Ctx,
         parent: &Pinned,
         names: &[&CStr],
     ) -> io::Result<Vec<io::Result<(OwnedFd, libc::statx)>>> {
@@ -172,7 +170,7 @@ impl UringFs {
 
     pub(super) fn do_readdirplus(
         &self,
-        req: &Request,
+        req: &Ctx,
         ino: u64,
         fh: FileHandle,
         offset: u64,

@@ -5,13 +5,13 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use fuser::{RenameFlags, Request};
+use fuser::RenameFlags;
 
 use crate::attr::STATX_MASK;
 use crate::inode::{Pinned, ROOT_ID};
 use crate::sys::{self, EMPTY};
 
-use super::{Entry, STATX_EMPTY, UringFs, entry_name, lookup_name};
+use super::{Ctx, Entry, STATX_EMPTY, UringFs, entry_name, lookup_name};
 
 impl UringFs {
     /// Looks `name` up in `parent`: one `openat(O_PATH|O_NOFOLLOW)`, then a statx of the fd
@@ -22,7 +22,7 @@ impl UringFs {
         Ok(self.adopt(fd, &stx))
     }
 
-    pub(super) fn do_lookup(&self, req: &Request, parent: u64, name: &OsStr) -> io::Result<Entry> {
+    pub(super) fn do_lookup(&self, req: &Ctx, parent: u64, name: &OsStr) -> io::Result<Entry> {
         let parent = self.inode(parent)?;
         let bytes = name.as_bytes();
         if bytes == b"." || (bytes == b".." && parent.nodeid == ROOT_ID) {
@@ -45,7 +45,7 @@ impl UringFs {
     /// then looks it up.
     pub(super) fn make_entry(
         &self,
-        req: &Request,
+        req: &Ctx,
         parent: u64,
         name: &OsStr,
         umask: u32,
@@ -84,7 +84,7 @@ impl UringFs {
 
     pub(super) fn do_link(
         &self,
-        req: &Request,
+        req: &Ctx,
         ino: u64,
         newparent: u64,
         newname: &OsStr,
@@ -107,7 +107,7 @@ impl UringFs {
 
     pub(super) fn do_remove(
         &self,
-        req: &Request,
+        req: &Ctx,
         parent: u64,
         name: &OsStr,
         flags: i32,
@@ -121,7 +121,7 @@ impl UringFs {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn do_rename(
         &self,
-        req: &Request,
+        req: &Ctx,
         parent: u64,
         name: &OsStr,
         newparent: u64,

@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
-use fuser::{BackingId, FileHandle, FopenFlags, Request, WriteFlags};
+use fuser::{BackingId, FileHandle, FopenFlags, WriteFlags};
 use log::warn;
 
 use crate::attr::STATX_MASK;
@@ -18,7 +18,7 @@ use crate::openfile::{IoRequest, OpenFile};
 use crate::options::CacheMode;
 use crate::sys::{self, EMPTY};
 
-use super::{Entry, SET_ID_BITS, STATX_EMPTY, UringFs, entry_name};
+use super::{Ctx, Entry, SET_ID_BITS, STATX_EMPTY, UringFs, entry_name};
 
 /// The ids passthrough backing files are registered with (the kernel's overflow uid and gid,
 /// `nobody`): with no groups and no capabilities beyond the CAP_SYS_ADMIN the registering
@@ -91,15 +91,15 @@ impl UringFs {
     /// its submitter's).
     pub(super) fn io_as(
         &self,
-        req: &Request,
+        req: &Ctx,
         file: &OpenFile,
         kill_suidgid: bool,
     ) -> io::Result<CredGuard<'_>> {
         let creds = file.io_creds(
             IoRequest {
-                uid: req.uid(),
-                gid: req.gid(),
-                pid: req.pid(),
+                uid: req.uid,
+                gid: req.gid,
+                pid: req.pid,
                 kill_suidgid,
             },
             self.creds.daemon_caps(),
@@ -124,7 +124,7 @@ impl UringFs {
 
     pub(super) fn do_open(
         &self,
-        req: &Request,
+        req: &Ctx,
         ino: u64,
         flags: i32,
     ) -> io::Result<(Pinned, OwnedFd, Caller)> {
@@ -153,7 +153,7 @@ impl UringFs {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn do_create(
         &self,
-        req: &Request,
+        req: &Ctx,
         parent: u64,
         name: &OsStr,
         mode: u32,
@@ -183,7 +183,7 @@ impl UringFs {
 
     pub(super) fn do_read(
         &self,
-        req: &Request,
+        req: &Ctx,
         ino: u64,
         fh: FileHandle,
         offset: u64,
@@ -196,7 +196,7 @@ impl UringFs {
 
     pub(super) fn do_write(
         &self,
-        req: &Request,
+        req: &Ctx,
         ino: u64,
         fh: FileHandle,
         offset: u64,
@@ -222,7 +222,7 @@ impl UringFs {
     /// A close of the file's descriptor reports the errors the backing fs deferred to it
     /// (write-back failures on NFS or FUSE, quota on some), as close(2) would natively; the
     /// file itself stays open until RELEASE, so a duplicate is what gets closed.
-    pub(super) fn do_flush(&self, req: &Request, ino: u64, fh: FileHandle) -> io::Result<()> {
+    pub(super) fn do_flush(&self, req: &Ctx, ino: u64, fh: FileHandle) -> io::Result<()> {
         let file = self.file(ino, fh)?;
         let _caller = self.io_as(req, &file, false)?;
         sys::close(sys::dup(file.fd.as_fd())?)
@@ -231,7 +231,7 @@ impl UringFs {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn do_copy_file_range(
         &self,
-        req: &Request,
+        req: &Ctx,
         ino_in: u64,
         fh_in: FileHandle,
         offset_in: u64,

@@ -6,12 +6,12 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use fuser::{FileHandle, IoctlFlags, Request};
+use fuser::{FileHandle, IoctlFlags};
 
 use crate::error::{einval, os};
 use crate::sys::{self, FSXATTR_SIZE};
 
-use super::UringFs;
+use super::{Ctx, UringFs};
 
 /// `FS_IOC_GETFLAGS` as the FUSE request names it (the low 32 bits of the ioctl number).
 const GETFLAGS: u32 = 0x8008_6601;
@@ -27,7 +27,7 @@ impl UringFs {
     /// Any other ioctl is `ENOTTY`, as ext4 answers one it does not know.
     pub(super) fn do_ioctl(
         &self,
-        req: &Request,
+        req: &Ctx,
         ino: u64,
         fh: FileHandle,
         flags: IoctlFlags,

@@ -22,7 +22,7 @@ use crate::stats::Op;
 use crate::sys::{self};
 
 use super::xattr::XattrReply;
-use super::{Ttl, UringFs, negative_entry_attr};
+use super::{Ctx, Ttl, UringFs, negative_entry_attr};
 
 thread_local! {
     /// Each worker's read buffer, reused: a fresh zeroed one per READ cost a memset of the
@@ -87,7 +87,7 @@ impl Filesystem for UringFs {
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let t = Instant::now();
-        let res = self.do_lookup(req, parent.0, name);
+        let res = self.do_lookup(&Ctx::from(req), parent.0, name);
         if let (Some(ttl), Err(err)) = (self.negative_ttl(), &res)
             && err.raw_os_error() == Some(libc::ENOENT)
         {
@@ -132,7 +132,17 @@ impl Filesystem for UringFs {
         reply: ReplyAttr,
     ) {
         let t = Instant::now();
-        let res = self.do_setattr(req, ino.0, mode, uid, gid, size, atime, mtime, fh);
+        let res = self.do_setattr(
+            &Ctx::from(req),
+            ino.0,
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+            fh,
+        );
         match self.finish(Op::SetAttr, ino.0, t, res) {
             Ok(attr) => reply.attr(&self.ttl_of(&attr, Ttl::Attr), &attr),
             Err(e) => reply.error(e),
@@ -159,7 +169,7 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let (major, minor) = attr::decode_dev(rdev);
-        let res = self.make_entry(req, parent.0, name, umask, |dir, name| {
+        let res = self.make_entry(&Ctx::from(req), parent.0, name, umask, |dir, name| {
             sys::mknodat(dir, name, mode, sys::makedev(major, minor))
         });
         self.reply_entry(Op::MkNod, parent.0, t, res, reply);
@@ -175,7 +185,7 @@ impl Filesystem for UringFs {
         reply: ReplyEntry,
     ) {
         let t = Instant::now();
-        let res = self.make_entry(req, parent.0, name, umask, |dir, name| {
+        let res = self.make_entry(&Ctx::from(req), parent.0, name, umask, |dir, name| {
             sys::mkdirat(dir, name, mode)
         });
         self.reply_entry(Op::MkDir, parent.0, t, res, reply);
@@ -187,7 +197,7 @@ impl Filesystem for UringFs {
             Op::Unlink,
             parent.0,
             t,
-            self.do_remove(req, parent.0, name, 0),
+            self.do_remove(&Ctx::from(req), parent.0, name, 0),
         ) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -196,7 +206,7 @@ impl Filesystem for UringFs {
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let t = Instant::now();
-        let res = self.do_remove(req, parent.0, name, libc::AT_REMOVEDIR);
+        let res = self.do_remove(&Ctx::from(req), parent.0, name, libc::AT_REMOVEDIR);
         self.reply_empty(Op::RmDir, parent.0, t, res, reply);
     }
 
@@ -211,7 +221,7 @@ impl Filesystem for UringFs {
         let t = Instant::now();
         let res = sys::cstring(target.as_os_str()).and_then(|target| {
             // Symlinks are always 0777: no umask applies.
-            self.make_entry(req, parent.0, link_name, 0, |dir, name| {
+            self.make_entry(&Ctx::from(req), parent.0, link_name, 0, |dir, name| {
                 sys::symlinkat(&target, dir, name)
             })
         });
@@ -229,7 +239,7 @@ impl Filesystem for UringFs {
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        let res = self.do_rename(req, parent.0, name, newparent.0, newname, flags);
+        let res = self.do_rename(&Ctx::from(req), parent.0, name, newparent.0, newname, flags);
         self.reply_empty(Op::Rename, parent.0, t, res, reply);
     }
 
@@ -242,17 +252,21 @@ impl Filesystem for UringFs {
         reply: ReplyEntry,
     ) {
         let t = Instant::now();
-        let res = self.do_link(req, ino.0, newparent.0, newname);
+        let res = self.do_link(&Ctx::from(req), ino.0, newparent.0, newname);
         self.reply_entry(Op::Link, ino.0, t, res, reply);
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let t = Instant::now();
-        let (inode, fd, caller) =
-            match self.finish(Op::Open, ino.0, t, self.do_open(req, ino.0, flags.0)) {
-                Ok(opened) => opened,
-                Err(e) => return reply.error(e),
-            };
+        let (inode, fd, caller) = match self.finish(
+            Op::Open,
+            ino.0,
+            t,
+            self.do_open(&Ctx::from(req), ino.0, flags.0),
+        ) {
+            Ok(opened) => opened,
+            Err(e) => return reply.error(e),
+        };
         let backing = self.backing_for(&inode, fd.as_fd(), |fd| reply.open_backing(fd));
         let direct = flags.0 & libc::O_DIRECT != 0;
         let file = OpenFile::new(ino.0, fd, direct, caller, backing.clone());
@@ -280,7 +294,7 @@ impl Filesystem for UringFs {
         let t = Instant::now();
         READ_BUFFER.with_borrow_mut(|buf| {
             buf.resize(size as usize);
-            let res = self.do_read(req, ino.0, fh, offset, buf.as_mut_slice());
+            let res = self.do_read(&Ctx::from(req), ino.0, fh, offset, buf.as_mut_slice());
             match self.finish(Op::Read, ino.0, t, res) {
                 Ok(len) => reply.data(buf.as_slice().get(..len).unwrap_or_default()),
                 Err(e) => reply.error(e),
@@ -305,7 +319,7 @@ impl Filesystem for UringFs {
             Op::Write,
             ino.0,
             t,
-            self.do_write(req, ino.0, fh, offset, data, write_flags),
+            self.do_write(&Ctx::from(req), ino.0, fh, offset, data, write_flags),
         ) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
@@ -322,7 +336,13 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         // Locks are the kernel's (not negotiated), and data is never buffered here.
-        self.reply_empty(Op::Flush, ino.0, t, self.do_flush(req, ino.0, fh), reply);
+        self.reply_empty(
+            Op::Flush,
+            ino.0,
+            t,
+            self.do_flush(&Ctx::from(req), ino.0, fh),
+            reply,
+        );
     }
 
     fn release(
@@ -354,7 +374,7 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = self.file(ino.0, fh).and_then(|file| {
-            let _caller = self.io_as(req, &file, false)?;
+            let _caller = self.io_as(&Ctx::from(req), &file, false)?;
             self.data.fsync(file.fd.as_fd(), datasync)
         });
         self.reply_empty(Op::Fsync, ino.0, t, res, reply);
@@ -362,7 +382,12 @@ impl Filesystem for UringFs {
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let t = Instant::now();
-        match self.finish(Op::OpenDir, ino.0, t, self.do_opendir(req, ino.0)) {
+        match self.finish(
+            Op::OpenDir,
+            ino.0,
+            t,
+            self.do_opendir(&Ctx::from(req), ino.0),
+        ) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(e),
         }
@@ -393,7 +418,7 @@ impl Filesystem for UringFs {
         mut reply: ReplyDirectoryPlus,
     ) {
         let t = Instant::now();
-        let res = self.do_readdirplus(req, ino.0, fh, offset, &mut reply);
+        let res = self.do_readdirplus(&Ctx::from(req), ino.0, fh, offset, &mut reply);
         match self.finish(Op::ReadDirPlus, ino.0, t, res) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -458,13 +483,13 @@ impl Filesystem for UringFs {
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        let res = self.do_setxattr(req, ino.0, name, value, flags);
+        let res = self.do_setxattr(&Ctx::from(req), ino.0, name, value, flags);
         self.reply_empty(Op::SetXattr, ino.0, t, res, reply);
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let t = Instant::now();
-        let res = self.do_getxattr(req, ino.0, name, size);
+        let res = self.do_getxattr(&Ctx::from(req), ino.0, name, size);
         match self.finish(Op::GetXattr, ino.0, t, res) {
             Ok(XattrReply::Size(n)) => reply.size(n),
             Ok(XattrReply::Data(data)) => reply.data(&data),
@@ -474,7 +499,12 @@ impl Filesystem for UringFs {
 
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         let t = Instant::now();
-        match self.finish(Op::ListXattr, ino.0, t, self.do_listxattr(req, ino.0, size)) {
+        match self.finish(
+            Op::ListXattr,
+            ino.0,
+            t,
+            self.do_listxattr(&Ctx::from(req), ino.0, size),
+        ) {
             Ok(XattrReply::Size(n)) => reply.size(n),
             Ok(XattrReply::Data(data)) => reply.data(&data),
             Err(e) => reply.error(e),
@@ -487,7 +517,7 @@ impl Filesystem for UringFs {
             Op::RemoveXattr,
             ino.0,
             t,
-            self.do_removexattr(req, ino.0, name),
+            self.do_removexattr(&Ctx::from(req), ino.0, name),
         ) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -496,7 +526,7 @@ impl Filesystem for UringFs {
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         let t = Instant::now();
-        let res = self.do_access(req, ino.0, mask.bits());
+        let res = self.do_access(&Ctx::from(req), ino.0, mask.bits());
         self.reply_empty(Op::Access, ino.0, t, res, reply);
     }
 
@@ -511,7 +541,7 @@ impl Filesystem for UringFs {
         reply: ReplyCreate,
     ) {
         let t = Instant::now();
-        let res = self.do_create(req, parent.0, name, mode, umask, flags);
+        let res = self.do_create(&Ctx::from(req), parent.0, name, mode, umask, flags);
         let (entry, fd, caller) = match self.finish(Op::Create, parent.0, t, res) {
             Ok(created) => created,
             Err(e) => return reply.error(e),
@@ -559,7 +589,7 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = self.file(ino.0, fh).and_then(|file| {
-            let _caller = self.io_as(req, &file, false)?;
+            let _caller = self.io_as(&Ctx::from(req), &file, false)?;
             self.data.fallocate(file.fd.as_fd(), mode, offset, length)
         });
         self.reply_empty(Op::Fallocate, ino.0, t, res, reply);
@@ -599,7 +629,7 @@ impl Filesystem for UringFs {
     ) {
         let t = Instant::now();
         let res = self.do_copy_file_range(
-            req,
+            &Ctx::from(req),
             ino_in.0,
             fh_in,
             offset_in,
@@ -627,7 +657,7 @@ impl Filesystem for UringFs {
         reply: ReplyIoctl,
     ) {
         let t = Instant::now();
-        let res = self.do_ioctl(req, ino.0, fh, flags, cmd, in_data);
+        let res = self.do_ioctl(&Ctx::from(req), ino.0, fh, flags, cmd, in_data);
         match self.finish(Op::Ioctl, ino.0, t, res) {
             Ok(data) => reply.ioctl(0, data.get(..out_size as usize).unwrap_or(&data)),
             Err(e) => reply.error(e),

@@ -95,6 +95,28 @@ fn negative_entry_attr() -> FileAttr {
     }
 }
 
+/// Who sent a request, as its FUSE header says: what the operations need of it, whichever
+/// transport carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ctx {
+    /// The caller's fsuid.
+    pub uid: u32,
+    /// The caller's fsgid.
+    pub gid: u32,
+    /// The calling thread; 0 when the kernel sends the request on nobody's behalf.
+    pub pid: u32,
+}
+
+impl From<&Request> for Ctx {
+    fn from(req: &Request) -> Ctx {
+        Ctx {
+            uid: req.uid(),
+            gid: req.gid(),
+            pid: req.pid(),
+        }
+    }
+}
+
 /// Which TTL a reply carries.
 #[derive(Debug, Clone, Copy)]
 enum Ttl {
@@ -263,12 +285,12 @@ impl UringFs {
     }
 
     /// The caller of `req`, with its groups and capabilities.
-    fn caller(&self, req: &Request) -> Caller {
-        self.creds.caller(req.uid(), req.gid(), req.pid())
+    fn caller(&self, req: &Ctx) -> Caller {
+        self.creds.caller(req.uid, req.gid, req.pid)
     }
 
     /// Runs the rest of the request as its caller (fsuid, fsgid, groups, capabilities).
-    fn as_caller(&self, req: &Request) -> io::Result<CredGuard<'_>> {
+    fn as_caller(&self, req: &Ctx) -> io::Result<CredGuard<'_>> {
         self.creds.enter(&self.caller(req))
     }
 

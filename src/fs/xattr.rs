@@ -7,16 +7,14 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 
-use fuser::Request;
-
 use crate::sys::{self};
 
-use super::UringFs;
+use super::{Ctx, UringFs};
 
 impl UringFs {
     pub(super) fn do_setxattr(
         &self,
-        req: &Request,
+        req: &Ctx,
         ino: u64,
         name: &OsStr,
         value: &[u8],
@@ -41,7 +39,7 @@ impl UringFs {
 
     pub(super) fn do_getxattr(
         &self,
-        req: &Request,
+        req: &Ctx,
         ino: u64,
         name: &OsStr,
         size: u32,
@@ -70,12 +68,7 @@ impl UringFs {
         Ok(xattr_reply(buf, len, size))
     }
 
-    pub(super) fn do_listxattr(
-        &self,
-        req: &Request,
-        ino: u64,
-        size: u32,
-    ) -> io::Result<XattrReply> {
+    pub(super) fn do_listxattr(&self, req: &Ctx, ino: u64, size: u32) -> io::Result<XattrReply> {
         let inode = self.inode(ino)?;
         let path = sys::fd_name(inode.fd());
         let _caller = self.as_caller(req)?;
@@ -89,7 +82,7 @@ impl UringFs {
         Ok(xattr_reply(buf, len, size))
     }
 
-    pub(super) fn do_removexattr(&self, req: &Request, ino: u64, name: &OsStr) -> io::Result<()> {
+    pub(super) fn do_removexattr(&self, req: &Ctx, ino: u64, name: &OsStr) -> io::Result<()> {
         let inode = self.inode(ino)?;
         // The kernel removes file capabilities itself when a write, truncate or chown kills
         // privileges (security_inode_killpriv), by a REMOVEXATTR in the writer's name; natively
