@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::classify::{
-    self, Category, DataTarget, Resolution, category, data_target, is_open, is_stat, path_use,
+    self, Category, DataTarget, Resolution, category, data_target, is_open, is_stat, path_use_in,
 };
 use super::trace::{Call, parse_fd};
 use crate::ring::BATCH_BUCKETS;
@@ -126,6 +126,9 @@ pub struct Analysis {
     pub data: BTreeMap<(String, DataTarget), u64>,
     /// Data syscalls on backing files inside the window.
     pub backing_data: Vec<Listed>,
+    /// Kernel-fallback calls inside the window ([`Category::Fallback`]), whatever their
+    /// resolution: also listed, never only counted.
+    pub fallbacks: Vec<Listed>,
     /// Per-workload figures.
     pub phases: Vec<PhaseStats>,
     /// io_uring inside the window.
@@ -144,11 +147,13 @@ pub const BETWEEN: &str = "between workloads";
 pub const TEARDOWN: &str = "teardown";
 
 /// Analyses `calls`. `fds` maps fds strace printed raw to paths (seeded from /proc at attach
-/// and updated from every `-y` annotation); `backing` is BACKING's canonical path;
-/// `unmount` is when the unmount was requested, if it was.
+/// and updated from every `-y` annotation); `cwds` maps threads to their cwd at attach (then
+/// updated from each `fchdir`/`chdir`, and inherited by threads cloned later); `backing` is
+/// BACKING's canonical path; `unmount` is when the unmount was requested, if it was.
 pub fn analyse(
     calls: &[Call],
     mut fds: HashMap<i64, String>,
+    mut cwds: HashMap<u32, String>,
     backing: Option<&str>,
     phases: &[Phase],
     unmount: Option<f64>,
@@ -170,7 +175,8 @@ pub fn analyse(
         a.first_ts = Some(a.first_ts.map_or(call.ts, |t: f64| t.min(call.ts)));
         a.last_ts = Some(a.last_ts.map_or(call.ts, |t: f64| t.max(call.ts)));
         *a.threads.entry(call.tid).or_default() += 1;
-        let usage = path_use(call, &fds);
+        let usage = path_use_in(call, &fds, cwds.get(&call.tid).map(String::as_str));
+        learn_cwd(call, &fds, &mut cwds);
         let in_teardown = unmount.is_some_and(|u| call.ts >= u);
         if in_teardown {
             a.teardown.entry(call.name.clone()).or_default().add(call);
@@ -213,6 +219,9 @@ pub fn analyse(
         if usage.may_follow {
             a.follows.push(listed());
         }
+        if category(&call.name) == Category::Fallback {
+            a.fallbacks.push(listed());
+        }
         if let Some(target) = data_target(call, &fds, backing) {
             *a.data.entry((call.name.clone(), target)).or_default() += 1;
             if target == DataTarget::Backing {
@@ -243,6 +252,46 @@ pub fn bucket(n: u64) -> usize {
         return 0;
     }
     ((63 - n.leading_zeros()) as usize).min(BATCH_BUCKETS - 1)
+}
+
+/// Follows the calling thread's cwd: a successful `fchdir` to an fd whose path is known, a
+/// `chdir` to an absolute path (a relative one makes it unknown), and a new thread starts in
+/// its creator's (the daemon unshares `CLONE_FS` before it moves a worker's cwd, so one
+/// thread's `fchdir` moves no other's).
+fn learn_cwd(call: &Call, fds: &HashMap<i64, String>, cwds: &mut HashMap<u32, String>) {
+    if call.errno.is_some() {
+        return;
+    }
+    match call.name.as_str() {
+        "fchdir" => match parse_fd(call.arg(0)) {
+            Some((fd, path)) => match path.map(str::to_string).or_else(|| fds.get(&fd).cloned()) {
+                Some(path) => {
+                    cwds.insert(call.tid, path);
+                }
+                None => {
+                    cwds.remove(&call.tid);
+                }
+            },
+            None => {
+                cwds.remove(&call.tid);
+            }
+        },
+        "chdir" => match super::trace::parse_string(call.arg(0)) {
+            Some(p) if p.starts_with('/') => {
+                cwds.insert(call.tid, p.to_string());
+            }
+            _ => {
+                cwds.remove(&call.tid);
+            }
+        },
+        "clone" | "clone3" | "fork" | "vfork" => {
+            if let (Ok(child), Some(cwd)) = (call.ret.parse::<u32>(), cwds.get(&call.tid)) {
+                let cwd = cwd.clone();
+                cwds.insert(child, cwd);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Records the fd paths `-y` printed in a call's arguments and return value.
@@ -338,7 +387,14 @@ mod tests {
             files: 1,
             attr_replies: None,
         }];
-        let a = analyse(&calls, fds, Some("/b"), &phases, Some(102.5));
+        let a = analyse(
+            &calls,
+            fds,
+            HashMap::new(),
+            Some("/b"),
+            &phases,
+            Some(102.5),
+        );
         assert_eq!(a.path_based.len(), 1);
         assert_eq!(a.path_based[0].phase, BETWEEN);
         assert_eq!(a.teardown_path_based.len(), 1);
@@ -362,6 +418,55 @@ mod tests {
         assert_eq!(a.follows.len(), 1, "only the AT_FDCWD open may follow");
         assert_eq!(a.window.get("umount2"), None);
         assert_eq!(a.teardown.get("umount2").map(|t| t.errors), Some(1));
+    }
+
+    /// The xattr fallback: a worker moves its cwd to the pinned /proc/self/fd and calls the
+    /// path xattr calls on fd numbers; chmod goes through fchmodat on the same directory.
+    const FALLBACK_TRACE: &str = "\
+12 200.0 getxattr(\"9\", \"user.a\", NULL, 0) = -1 ENODATA (No data available) <0.000010>
+12 200.1 unshare(CLONE_FS) = 0 <0.000010>
+12 200.2 fchdir(4</proc/9/fd>) = 0 <0.000010>
+12 200.3 getxattr(\"11\", \"user.a\", NULL, 0) = -1 ENODATA (No data available) <0.000010>
+12 200.4 clone3({flags=CLONE_VM|CLONE_FS, exit_signal=0}, 88) = 14 <0.000010>
+14 200.5 listxattr(\"11\", NULL, 0) = 0 <0.000010>
+13 200.6 setxattr(\"11\", \"user.a\", \"1\", 1, 0) = 0 <0.000010>
+13 200.7 fchmodat(4</proc/9/fd>, \"11\", 0640) = 0 <0.000010>
+15 200.8 lgetxattr(\"/proc/self/fd/11\", \"user.a\", NULL, 0) = -1 ENODATA (x) <0.000010>
+";
+
+    #[test]
+    fn fallbacks_are_listed_and_fd_relative_from_a_proc_fd_cwd() {
+        let (calls, unparsed) = parse(FALLBACK_TRACE);
+        assert_eq!(unparsed, 0);
+        // Thread 13 was already in /proc/9/fd when strace attached.
+        let cwds = HashMap::from([(13, "/proc/9/fd".to_string())]);
+        let a = analyse(&calls, HashMap::new(), cwds, Some("/b"), &[], None);
+        let fallbacks: Vec<(&str, Option<Resolution>)> = a
+            .fallbacks
+            .iter()
+            .map(|l| (l.call.name.as_str(), l.resolution))
+            .collect();
+        assert_eq!(
+            fallbacks,
+            [
+                ("getxattr", Some(Resolution::Cwd)),
+                ("fchdir", None),
+                ("getxattr", Some(Resolution::ProcFdCwd)),
+                ("listxattr", Some(Resolution::ProcFdCwd)),
+                ("setxattr", Some(Resolution::ProcFdCwd)),
+                ("fchmodat", Some(Resolution::ProcFd)),
+                ("lgetxattr", Some(Resolution::Absolute)),
+            ]
+        );
+        // Path-based: only the call before the fchdir and the absolute /proc path.
+        let path_based: Vec<&str> = a.path_based.iter().map(|l| l.call.name.as_str()).collect();
+        assert_eq!(path_based, ["getxattr", "lgetxattr"]);
+        let per = a.fd_relative.get("getxattr").expect("fd-relative getxattr");
+        assert_eq!(per.get(&Resolution::ProcFdCwd), Some(&1));
+        assert_eq!(
+            a.categories().get(&Category::Fallback).map(|t| t.calls),
+            Some(7)
+        );
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //! - **fd-relative**: a `*at` syscall with a real dirfd and a relative name. Sub-kinds: the
 //!   name is `""`/`NULL` (`AT_EMPTY_PATH`: the call acts on the fd itself), the dirfd is a
 //!   `/proc/PID/fd` directory (re-opening a pinned fd through its magic link), the dirfd is
-//!   `/proc` (reading `/proc/TID/status`), or any other directory fd.
+//!   `/proc` (reading `/proc/TID/status`), or any other directory fd. A relative name resolved
+//!   from the cwd (a path-only call, or `AT_FDCWD`) counts as fd-relative too when the calling
+//!   thread's cwd is a pinned `/proc/PID/fd` (set by `fchdir` to it, seen in the trace or at
+//!   attach) and the name is a bare fd number: the kernel-fallback xattr calls (see below).
 //! - **Possible symlink follow**: a call whose last path component could be a symlink that the
 //!   kernel follows: a non-empty name, not resolved under `/proc`, and none of `O_NOFOLLOW` (open
 //!   flags), `AT_SYMLINK_NOFOLLOW` (the `*at` flags) or `RESOLVE_NO_SYMLINKS` (openat2); `linkat`
@@ -21,6 +24,10 @@
 //!   `preadv`/`pwritev`/`preadv2`/`pwritev2` on an fd whose `-y` path lies under BACKING (when
 //!   BACKING is known), else on any fd path that is not `/dev/fuse`, not under `/proc`, not a
 //!   pipe, socket or anon inode, and not the daemon's stdio (fds 0-2, its log).
+//! - **Kernel fallbacks**: the calls the daemon makes only on a kernel that lacks `fchmodat2`
+//!   (`fchmodat` through `/proc/self/fd/N`) or the `*xattrat` calls (the path xattr calls on
+//!   `N` from the worker's cwd, after one `fchdir` to the pinned `/proc/self/fd`): their own
+//!   category, [`Category::Fallback`], whatever their resolution says.
 
 use super::trace::{Call, parse_fd, parse_string};
 
@@ -202,6 +209,9 @@ pub enum Resolution {
     ProcRoot,
     /// A name relative to another directory fd.
     Dirfd,
+    /// A bare fd number resolved from the calling thread's cwd, which is a pinned
+    /// `/proc/PID/fd` (the xattr fallback on kernels without `*xattrat`).
+    ProcFdCwd,
 }
 
 impl Resolution {
@@ -219,6 +229,7 @@ impl Resolution {
             Resolution::ProcFd => "via pinned /proc/self/fd",
             Resolution::ProcRoot => "via pinned /proc",
             Resolution::Dirfd => "name relative to a dirfd",
+            Resolution::ProcFdCwd => "fd number from a cwd = pinned /proc/self/fd",
         }
     }
 }
@@ -256,9 +267,18 @@ impl FdPaths for std::collections::HashMap<i64, String> {
     }
 }
 
-/// Classifies the path arguments of `call`.
-pub fn path_use(call: &Call, fds: &dyn FdPaths) -> PathUse {
+/// Classifies the path arguments of `call`, made by a thread whose cwd is `cwd` (if known).
+pub fn path_use_in(call: &Call, fds: &dyn FdPaths, cwd: Option<&str>) -> PathUse {
     let name = call.name.as_str();
+    // A bare fd number from a cwd that is a pinned /proc/PID/fd: the magic link of an fd the
+    // daemon holds, as with a /proc/self/fd dirfd; no name inside BACKING is resolved.
+    let cwd_proc_fd = cwd.is_some_and(is_proc_fd_dir);
+    let from_cwd = |path: Option<&str>| match path {
+        Some(p) if cwd_proc_fd && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            Resolution::ProcFdCwd
+        }
+        _ => Resolution::Cwd,
+    };
     if let Some((_, idx, follows)) = PATH_ONLY.iter().find(|(n, _, _)| *n == name) {
         let mut out = PathUse::default();
         for &i in *idx {
@@ -266,10 +286,10 @@ pub fn path_use(call: &Call, fds: &dyn FdPaths) -> PathUse {
             out.resolutions.push(if path.starts_with('/') {
                 Resolution::Absolute
             } else {
-                Resolution::Cwd
+                from_cwd(Some(path))
             });
         }
-        out.may_follow = *follows;
+        out.may_follow = *follows && out.resolutions.iter().any(|r| *r != Resolution::ProcFdCwd);
         return out;
     }
     let Some((_, pairs, empty_idx, follow)) = AT_CALLS.iter().find(|(n, ..)| *n == name) else {
@@ -285,7 +305,7 @@ pub fn path_use(call: &Call, fds: &dyn FdPaths) -> PathUse {
         let dir_path = dirfd.and_then(|(fd, p)| p.or_else(|| fds.path_of(fd)));
         let resolution = match (path, dirfd) {
             (Some(p), _) if p.starts_with('/') => Resolution::Absolute,
-            (_, Some((fd, _))) if fd == i64::from(libc::AT_FDCWD) => Resolution::Cwd,
+            (_, Some((fd, _))) if fd == i64::from(libc::AT_FDCWD) => from_cwd(path),
             // `utimensat(fd, NULL, ...)` and `""` act on the fd itself.
             (Some(""), _) => Resolution::EmptyPath,
             (None, _) if raw_path == "NULL" => Resolution::EmptyPath,
@@ -299,8 +319,10 @@ pub fn path_use(call: &Call, fds: &dyn FdPaths) -> PathUse {
         };
         out.resolutions.push(resolution);
         let name_nonempty = !matches!(resolution, Resolution::EmptyPath);
-        let under_proc = matches!(resolution, Resolution::ProcFd | Resolution::ProcRoot)
-            || dir_path.is_some_and(|d| d == "/proc" || d.starts_with("/proc/"));
+        let under_proc = matches!(
+            resolution,
+            Resolution::ProcFd | Resolution::ProcRoot | Resolution::ProcFdCwd
+        ) || dir_path.is_some_and(|d| d == "/proc" || d.starts_with("/proc/"));
         if name_nonempty && !under_proc {
             let multi_component = path.is_some_and(|p| p.trim_end_matches('/').contains('/'));
             // The follow rule is about the first name (linkat's source); a second name (the
@@ -428,11 +450,30 @@ pub fn classify_fd_path(fd: i64, path: &str, backing: Option<&str>) -> DataTarge
     }
 }
 
+/// The syscalls the daemon makes only as a kernel fallback (src/probe.rs): `fchmodat` instead
+/// of `fchmodat2`, the path xattr calls and the `fchdir` that points a worker's cwd at the
+/// pinned `/proc/self/fd` instead of the `*xattrat` calls. (`l*xattr` are listed too: the
+/// daemon never makes them, so any would be a fallback gone wrong.)
+pub const FALLBACK_CALLS: &[&str] = &[
+    "fchmodat",
+    "fchdir",
+    "setxattr",
+    "getxattr",
+    "listxattr",
+    "removexattr",
+    "lsetxattr",
+    "lgetxattr",
+    "llistxattr",
+    "lremovexattr",
+];
+
 /// The report's syscall categories.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Category {
     /// `io_uring_setup`, `io_uring_enter`, `io_uring_register`.
     IoUring,
+    /// Kernel fallbacks: see [`FALLBACK_CALLS`].
+    Fallback,
     /// Attributes, permissions, times, xattrs, links read.
     Metadata,
     /// Names in directories: listing, creating, removing, renaming, linking.
@@ -449,8 +490,9 @@ pub enum Category {
 
 impl Category {
     /// All categories in report order.
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 8] = [
         Category::IoUring,
+        Category::Fallback,
         Category::Metadata,
         Category::Directory,
         Category::FileIo,
@@ -463,6 +505,7 @@ impl Category {
     pub fn label(self) -> &'static str {
         match self {
             Category::IoUring => "io_uring",
+            Category::Fallback => "kernel fallbacks",
             Category::Metadata => "metadata",
             Category::Directory => "directory",
             Category::FileIo => "file I/O",
@@ -477,12 +520,13 @@ impl Category {
 pub fn category(name: &str) -> Category {
     match name {
         n if n.starts_with("io_uring_") => Category::IoUring,
+        n if FALLBACK_CALLS.contains(&n) => Category::Fallback,
         n if n.contains("xattr") => Category::Metadata,
         "statx" | "newfstatat" | "fstatat64" | "fstat" | "stat" | "lstat" | "stat64"
-        | "lstat64" | "fchmodat" | "fchmodat2" | "fchmod" | "chmod" | "fchownat" | "fchown"
-        | "chown" | "lchown" | "utimensat" | "futimesat" | "utime" | "utimes"
-        | "name_to_handle_at" | "access" | "faccessat" | "faccessat2" | "readlink"
-        | "readlinkat" | "statfs" | "fstatfs" | "truncate" | "ftruncate" => Category::Metadata,
+        | "lstat64" | "fchmodat2" | "fchmod" | "chmod" | "fchownat" | "fchown" | "chown"
+        | "lchown" | "utimensat" | "futimesat" | "utime" | "utimes" | "name_to_handle_at"
+        | "access" | "faccessat" | "faccessat2" | "readlink" | "readlinkat" | "statfs"
+        | "fstatfs" | "truncate" | "ftruncate" => Category::Metadata,
         "getdents64" | "getdents" | "mkdir" | "mkdirat" | "mknod" | "mknodat" | "rmdir"
         | "unlink" | "unlinkat" | "rename" | "renameat" | "renameat2" | "link" | "linkat"
         | "symlink" | "symlinkat" => Category::Directory,
@@ -533,7 +577,7 @@ mod tests {
         fds.insert(4, "/proc/77/fd".to_string());
         fds.insert(5, "/proc".to_string());
         fds.insert(3, "/srv/b".to_string());
-        path_use(&call(line), &fds)
+        path_use_in(&call(line), &fds, None)
     }
 
     #[test]
@@ -674,6 +718,41 @@ mod tests {
             target("write(5</srv/bb/f>, \"x\", 1) = 1", Some("/srv/b")),
             Some(DataTarget::Other)
         );
+    }
+
+    #[test]
+    fn fallback_calls_from_a_proc_fd_cwd_are_fd_relative() {
+        let fds: HashMap<i64, String> = HashMap::new();
+        let in_cwd = |line: &str, cwd| path_use_in(&call(line), &fds, cwd);
+        let get = "getxattr(\"17\", \"user.a\", NULL, 0) = -1 ENODATA (No data available)";
+        let u = in_cwd(get, Some("/proc/77/fd"));
+        assert_eq!(u.resolutions, [Resolution::ProcFdCwd]);
+        assert!(!u.is_path_based() && !u.may_follow);
+        // The cwd unknown or elsewhere, or a name that is not an fd number: path-based.
+        for cwd in [None, Some("/srv/b"), Some("/proc/77/fdinfo")] {
+            let u = in_cwd(get, cwd);
+            assert_eq!(u.resolutions, [Resolution::Cwd], "{cwd:?}");
+            assert!(u.is_path_based() && u.may_follow);
+        }
+        let u = in_cwd(
+            "getxattr(\"../17\", \"user.a\", NULL, 0) = 0",
+            Some("/proc/77/fd"),
+        );
+        assert!(u.is_path_based());
+        // The absolute form (what libfuse's examples do) is a lookup from the root.
+        let u = in_cwd(
+            "lgetxattr(\"/proc/self/fd/17\", \"user.a\", NULL, 0) = 0",
+            Some("/proc/77/fd"),
+        );
+        assert_eq!(u.resolutions, [Resolution::Absolute]);
+        let u = classify("fchmodat(4</proc/77/fd>, \"17\", 0640) = 0");
+        assert_eq!(u.resolutions, [Resolution::ProcFd]);
+        assert!(!u.may_follow);
+        for name in ["fchmodat", "fchdir", "getxattr", "lsetxattr", "removexattr"] {
+            assert_eq!(category(name), Category::Fallback, "{name}");
+        }
+        assert_eq!(category("fchmodat2"), Category::Metadata);
+        assert_eq!(category("fgetxattr"), Category::Metadata);
     }
 
     #[test]

@@ -95,6 +95,7 @@ pub fn render(
     path_based_section(&mut o, a);
     follows_section(&mut o, a);
     fd_relative_section(&mut o, a);
+    fallbacks_section(&mut o, a);
     per_file_section(&mut o, a);
     uring_section(&mut o, ctx, a);
     data_section(&mut o, a);
@@ -328,14 +329,15 @@ fn fd_relative_section(o: &mut String, a: &Analysis) {
         Resolution::EmptyPath,
         Resolution::ProcFd,
         Resolution::ProcRoot,
+        Resolution::ProcFdCwd,
     ];
     let _ = write!(o, "| syscall |");
     for k in kinds {
         let _ = write!(o, " {} |", k.label());
     }
     let _ = writeln!(o, " total |");
-    let _ = writeln!(o, "|---|---|---|---|---|---|");
-    let mut totals = [0u64; 4];
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    let mut totals = [0u64; 5];
     for (name, per) in &a.fd_relative {
         let _ = write!(o, "| `{name}` |");
         let mut row = 0;
@@ -349,23 +351,54 @@ fn fd_relative_section(o: &mut String, a: &Analysis) {
         }
         let _ = writeln!(o, " {row} |");
     }
-    let _ = writeln!(
-        o,
-        "| **all** | {} | {} | {} | {} | {} |\n",
-        totals[0],
-        totals[1],
-        totals[2],
-        totals[3],
-        totals.iter().sum::<u64>()
-    );
+    let _ = write!(o, "| **all** |");
+    for t in totals {
+        let _ = write!(o, " {t} |");
+    }
+    let _ = writeln!(o, " {} |\n", totals.iter().sum::<u64>());
     let _ = writeln!(
         o,
         "\"via pinned /proc/self/fd\" is `openat`/`linkat`/`*xattrat` relative to the \
          `/proc/self/fd` directory the daemon opened at start (strace -y shows it as \
          `N</proc/PID/fd>`), with an fd number as the name; \"via pinned /proc\" is \
          `openat(<pinned /proc>, \"TID/status\")` for non-root callers' groups (the workloads \
-         run as the audit's user, so with root there are none).\n"
+         run as the audit's user, so with root there are none); \"fd number from a cwd = \
+         pinned /proc/self/fd\" is the xattr fallback of kernels without `*xattrat` (below).\n"
     );
+}
+
+fn fallbacks_section(o: &mut String, a: &Analysis) {
+    let _ = writeln!(o, "## Kernel fallbacks\n");
+    let _ = writeln!(
+        o,
+        "Calls the daemon makes only on a kernel that lacks a newer syscall (its start-up line \
+         says which, src/probe.rs): `fchmodat(<pinned /proc/self/fd>, \"N\")` instead of \
+         `fchmodat2`; `setxattr`/`getxattr`/`listxattr`/`removexattr` of `\"N\"` from the \
+         worker's cwd, which one `fchdir` per worker points at the pinned `/proc/self/fd`, \
+         instead of the `*xattrat` calls. Each follows the magic link of an fd the daemon \
+         holds, so it is fd-relative; one made from another cwd, or with an absolute \
+         `/proc/self/fd/N` path, is a lookup from the cwd or the root, and is also counted \
+         under path-based calls above.\n"
+    );
+    if a.fallbacks.is_empty() {
+        let _ = writeln!(
+            o,
+            "None: the kernel has `fchmodat2` and the `*xattrat` calls.\n"
+        );
+        return;
+    }
+    let mut per: BTreeMap<(String, &str), u64> = BTreeMap::new();
+    for l in &a.fallbacks {
+        let how = l.resolution.map_or("(no path)", Resolution::label);
+        *per.entry((l.call.name.clone(), how)).or_default() += 1;
+    }
+    let _ = writeln!(o, "| syscall | resolution | calls |");
+    let _ = writeln!(o, "|---|---|---|");
+    for ((name, how), n) in &per {
+        let _ = writeln!(o, "| `{name}` | {how} | {n} |");
+    }
+    let _ = writeln!(o);
+    listing(o, &a.fallbacks);
 }
 
 fn per_file_section(o: &mut String, a: &Analysis) {

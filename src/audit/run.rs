@@ -281,6 +281,7 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
     let analysis = analyse(
         &calls,
         tracer.fds.clone(),
+        tracer.cwds.clone(),
         backing.as_deref(),
         &phases,
         unmounted.then_some(window_end),

@@ -45,6 +45,9 @@ pub struct Tracer {
     pub tasks: Vec<Task>,
     /// The daemon's fds at attach time (fd -> path), for syscalls strace prints undecoded.
     pub fds: HashMap<i64, String>,
+    /// Each thread's cwd at attach time (tid -> path): a worker that moved its cwd to the
+    /// pinned `/proc/self/fd` before the attach (the xattr fallback) resolves fd numbers there.
+    pub cwds: HashMap<u32, String>,
 }
 
 /// Checks that strace can be run and returns its version line; the error says how to install it.
@@ -75,6 +78,7 @@ impl Tracer {
         let err_file =
             File::create(err).map_err(|e| format!("cannot create {}: {e}", err.display()))?;
         let fds = fd_table(pid);
+        let cwds = cwd_table(pid);
         let child = Command::new("strace")
             .args(STRACE_ARGS)
             .arg("-p")
@@ -97,6 +101,7 @@ impl Tracer {
             ),
             tasks: Vec::new(),
             fds,
+            cwds,
         };
         let deadline = Instant::now() + TRACE_TIMEOUT;
         loop {
@@ -208,6 +213,17 @@ fn tracer_of(pid: u32, tid: u32) -> Option<u32> {
         .find_map(|l| l.strip_prefix("TracerPid:"))
         .and_then(|v| v.trim().parse().ok())
         .filter(|&v| v != 0)
+}
+
+/// tid -> cwd of every thread of `pid`.
+fn cwd_table(pid: u32) -> HashMap<u32, String> {
+    tasks(pid)
+        .into_iter()
+        .filter_map(|t| {
+            let cwd = fs::read_link(format!("/proc/{pid}/task/{}/cwd", t.tid)).ok()?;
+            Some((t.tid, cwd.to_string_lossy().into_owned()))
+        })
+        .collect()
 }
 
 /// fd -> path of every open fd of `pid`.
