@@ -178,13 +178,19 @@ impl AlignedPage {
     }
 }
 
-/// A file owned by `USER:GROUP` with `mode`, 8 KiB of data, created (as root) under `dir`.
-fn target_file(dir: &Path, name: &str, mode: u32) -> PathBuf {
+/// A file owned by `USER:GROUP` with `mode` and 8 KiB of data, made (as root) in `setup_dir`
+/// and seen through `dir`, whose stat also puts the mode in the kernel's cache.
+///
+/// For the mount, `setup_dir` is BACKING: a file written through a passthrough mount would
+/// keep its (ordinary, pre-chmod) passthrough backing file in the daemon until the kernel's
+/// asynchronous RELEASE arrives, and an open racing that RELEASE shares it (see README,
+/// Passthrough).
+fn target_file(dir: &Path, setup_dir: &Path, name: &str, mode: u32) -> PathBuf {
+    let made = setup_dir.join(name);
+    fs::write(&made, vec![b'a'; 8192]).expect("create target");
+    chown(&made, USER, GROUP).expect("chown target");
+    chmod(&made, mode).expect("chmod target");
     let p = dir.join(name);
-    fs::write(&p, vec![b'a'; 8192]).expect("create target");
-    chown(&p, USER, GROUP).expect("chown target");
-    chmod(&p, mode).expect("chmod target");
-    // Through the mount this also puts the old mode in the kernel's cache.
     assert_eq!(mode_of(&p).expect("stat target"), mode);
     p
 }
@@ -212,22 +218,30 @@ fn mismatches(g: &MountGuard, mode: u32, with_caps: bool) -> Vec<String> {
     let writers = [Who::Owner, Who::OtherUser, Who::Root, Who::RootWithoutCaps];
     for (i, change) in CHANGES.iter().enumerate() {
         for (j, who) in writers.iter().enumerate() {
-            let name = format!("f{i}-{j}");
-            let run = |dir: &Path| {
+            let name = format!("f{mode:o}-{with_caps}-{i}-{j}");
+            let run = |dir: &Path, setup_dir: &Path| {
                 let source = dir.join("source");
                 if !source.exists() {
                     fs::write(&source, vec![b's'; 4096]).expect("source");
                     chmod(&source, 0o644).expect("chmod source");
                 }
-                let p = target_file(dir, &name, mode);
+                let p = target_file(dir, setup_dir, &name, mode);
                 if with_caps {
-                    lsetxattr(&p, "security.capability", &CAP_SETUID_EP, 0).expect("setcap");
+                    // After the chown and chmod, which would drop it.
+                    lsetxattr(
+                        &setup_dir.join(&name),
+                        "security.capability",
+                        &CAP_SETUID_EP,
+                        0,
+                    )
+                    .expect("setcap");
+                    assert!(lgetxattr(&p, "security.capability").is_ok(), "setcap");
                 }
                 let res = who.run(|| change.apply(&p, &source, *who));
                 after(&p, res)
             };
-            let native = run(&g.native);
-            let mount = run(&g.mnt);
+            let native = run(&g.native, &g.native);
+            let mount = run(&g.mnt, &g.backing);
             // BACKING must hold what native holds, not only the kernel's view of it.
             let backing_mode = outcome(mode_of(&g.backing.join(&name)));
             if native != mount || backing_mode != native.mode {
