@@ -13,7 +13,7 @@ use fuser::{Config, MountOption, Session, SessionACL};
 use log::{error, info};
 
 use uringfs::datapath::DataPath;
-use uringfs::fs::UringFs;
+use uringfs::fs::{DevFuse, UringFs};
 use uringfs::logging;
 use uringfs::options::{MountOptions, OPTIONS_HELP, parse_threads};
 use uringfs::ring::{BATCH_BUCKET_LABELS, DEFAULT_RING_DEPTH, RingPool};
@@ -265,7 +265,7 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
     sys::block_signals(&signals).map_err(|e| format!("cannot block signals: {e}"))?;
 
     let config = fuser_config(plan, backing_mount_flags);
-    let mut session = Session::new(fs, &plan.mountpoint, &config)
+    let mut session = Session::new(DevFuse::new(Arc::new(fs)), &plan.mountpoint, &config)
         .map_err(|e| format!("cannot mount {}: {e}", plan.mountpoint.display()))?;
     info!(
         "mounted {} on {}",

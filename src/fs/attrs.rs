@@ -2,6 +2,7 @@
 
 use std::io;
 use std::os::fd::AsFd;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::UNIX_EPOCH;
 
 use fuser::{FileAttr, FileHandle, TimeOrNow};
@@ -38,7 +39,10 @@ impl UringFs {
         if let Some(mode) = mode {
             let perm = mode & 0o7777;
             match self.chmod(&inode, perm) {
-                Err(err) if err.raw_os_error() == Some(libc::EPERM) && !self.killpriv_v2 => {
+                Err(err)
+                    if err.raw_os_error() == Some(libc::EPERM)
+                        && !self.killpriv_v2.load(Relaxed) =>
+                {
                     // A kernel without KILLPRIV_V2 sends its kill-suid on write/truncate/chown
                     // by a caller that may not chmod as a chmod: natively no permission check
                     // applies to it, so none does here (as the daemon).

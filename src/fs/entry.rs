@@ -4,6 +4,7 @@ use std::ffi::{CStr, OsStr};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::Ordering::Relaxed;
 
 use fuser::RenameFlags;
 
@@ -66,7 +67,7 @@ impl UringFs {
         umask: u32,
         create: impl FnOnce() -> io::Result<T>,
     ) -> io::Result<T> {
-        if !self.posix_acl {
+        if !self.posix_acl.load(Relaxed) {
             return create();
         }
         thread_local! {

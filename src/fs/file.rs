@@ -4,6 +4,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use fuser::{BackingId, FileHandle, FopenFlags, WriteFlags};
 use log::warn;
@@ -49,7 +50,7 @@ impl UringFs {
         fd: BorrowedFd<'_>,
         register: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
     ) -> Option<Arc<BackingId>> {
-        if !self.passthrough || inode.file_type != libc::S_IFREG {
+        if !self.passthrough.load(Relaxed) || inode.file_type != libc::S_IFREG {
             return None;
         }
         let mut slot = inode.backing.lock();
@@ -112,7 +113,7 @@ impl UringFs {
     /// setuid/setgid file (see `backing_for`), opened for direct I/O: a cached-mode open
     /// would make the kernel refuse passthrough opens of the inode until it closes.
     pub(super) fn daemon_open_flags(&self) -> FopenFlags {
-        if self.passthrough {
+        if self.passthrough.load(Relaxed) {
             return FopenFlags::FOPEN_DIRECT_IO;
         }
         match self.opts.cache {

@@ -4,6 +4,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Instant, SystemTime};
 
 use fuser::{
@@ -22,7 +23,7 @@ use crate::stats::Op;
 use crate::sys::{self};
 
 use super::xattr::XattrReply;
-use super::{Ctx, Ttl, UringFs, negative_entry_attr};
+use super::{Ctx, DevFuse, Ttl, negative_entry_attr};
 
 thread_local! {
     /// Each worker's read buffer, reused: a fresh zeroed one per READ cost a memset of the
@@ -31,7 +32,7 @@ thread_local! {
         std::cell::RefCell::new(AlignedBuf::zeroed(0));
 }
 
-impl Filesystem for UringFs {
+impl Filesystem for DevFuse {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
         let mut wanted = InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
@@ -58,16 +59,19 @@ impl Filesystem for UringFs {
                 warn!("kernel lacks FUSE capability {missing:?}");
             }
         }
-        self.killpriv_v2 = config
-            .capabilities()
-            .contains(InitFlags::FUSE_HANDLE_KILLPRIV_V2);
+        self.killpriv_v2.store(
+            config
+                .capabilities()
+                .contains(InitFlags::FUSE_HANDLE_KILLPRIV_V2),
+            Relaxed,
+        );
         // POSIX ACLs (only with default_permissions, which FUSE_POSIX_ACL implies): the kernel
         // enforces and caches them; FUSE_DONT_MASK leaves the umask to the backing fs, which
         // skips it under a default ACL, as natively.
         if self.opts.default_permissions {
             let acl = InitFlags::FUSE_POSIX_ACL | InitFlags::FUSE_DONT_MASK;
             match config.add_capabilities(acl) {
-                Ok(()) => self.posix_acl = true,
+                Ok(()) => self.posix_acl.store(true, Relaxed),
                 Err(missing) => warn!("kernel lacks {missing:?}: POSIX ACLs are not enforced"),
             }
         }
@@ -77,7 +81,7 @@ impl Filesystem for UringFs {
             let granted = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
                 && config.set_max_stack_depth(1).is_ok();
             if granted {
-                self.passthrough = true;
+                self.passthrough.store(true, Relaxed);
             } else {
                 error!("kernel refuses FUSE passthrough; reads and writes go through the daemon");
             }

@@ -8,6 +8,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use fuser::{Errno, FileAttr, FileHandle, Generation, ReplyEmpty, ReplyEntry, Request};
@@ -60,14 +61,14 @@ pub struct UringFs {
     /// Data reads/writes/syncs and readdirplus lookups: the ring pool.
     data: DataPath,
     /// Kernel passthrough asked for and granted by the kernel in `init`.
-    passthrough: bool,
+    passthrough: AtomicBool,
     /// The kernel granted `FUSE_HANDLE_KILLPRIV_V2`: it sends no kill-suid chmods, so a chmod
     /// the caller may not make is refused, with no exception.
-    killpriv_v2: bool,
+    killpriv_v2: AtomicBool,
     /// POSIX ACLs are the kernel's to enforce (`FUSE_POSIX_ACL`), and creating requests carry
     /// the caller's umask unapplied (`FUSE_DONT_MASK`), for the backing fs to apply unless the
     /// parent has a default ACL.
-    posix_acl: bool,
+    posix_acl: AtomicBool,
     /// Which syscalls newer than the kernel floor this kernel has (`probe::syscalls`, probed
     /// once per process): chmod and the xattr operations use a fallback for each one missing.
     kernel: crate::probe::Syscalls,
@@ -126,6 +127,28 @@ enum Ttl {
     Attr,
 }
 
+/// The `/dev/fuse` transport: fuser's session serves requests read from `/dev/fuse` through
+/// this `Filesystem` (fs/handlers.rs), over the core it shares with any other transport.
+#[derive(Debug)]
+pub struct DevFuse {
+    core: Arc<UringFs>,
+}
+
+impl DevFuse {
+    /// The `/dev/fuse` transport of `core`.
+    pub fn new(core: Arc<UringFs>) -> DevFuse {
+        DevFuse { core }
+    }
+}
+
+impl std::ops::Deref for DevFuse {
+    type Target = UringFs;
+
+    fn deref(&self) -> &UringFs {
+        &self.core
+    }
+}
+
 /// A new entry to reply with.
 struct Entry {
     attr: FileAttr,
@@ -161,9 +184,9 @@ impl UringFs {
             opts,
             stats,
             data,
-            passthrough: false,
-            killpriv_v2: false,
-            posix_acl: false,
+            passthrough: AtomicBool::new(false),
+            killpriv_v2: AtomicBool::new(false),
+            posix_acl: AtomicBool::new(false),
             kernel: crate::probe::syscalls(),
         })
     }
