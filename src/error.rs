@@ -7,9 +7,14 @@ use fuser::Errno;
 /// The errno for `err`; an error without an OS code is `EIO`, never 0 (which the kernel
 /// would take for success).
 pub fn errno(err: &io::Error) -> Errno {
+    Errno::from_i32(errno_code(err))
+}
+
+/// The errno for `err` as a positive number; `EIO` for an error without an OS code.
+pub fn errno_code(err: &io::Error) -> i32 {
     match err.raw_os_error() {
-        Some(code) if code > 0 => Errno::from_i32(code),
-        _ => Errno::EIO,
+        Some(code) if code > 0 => code,
+        _ => libc::EIO,
     }
 }
 

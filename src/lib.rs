@@ -21,3 +21,4 @@ pub mod probe;
 pub mod ring;
 pub mod stats;
 pub mod sys;
+pub mod transport;

@@ -12,13 +12,16 @@ use clap::Parser;
 use fuser::{Config, MountOption, Session, SessionACL};
 use log::{error, info};
 
+use parking_lot::Mutex;
 use uringfs::datapath::DataPath;
-use uringfs::fs::{DevFuse, UringFs};
+use uringfs::fs::{DevFuse, RingStart, UringFs};
 use uringfs::logging;
 use uringfs::options::{MountOptions, OPTIONS_HELP, parse_threads};
 use uringfs::ring::{BATCH_BUCKET_LABELS, DEFAULT_RING_DEPTH, RingPool};
 use uringfs::stats::OpStats;
 use uringfs::sys;
+use uringfs::transport::uring::dispatch::RingDispatch;
+use uringfs::transport::uring::setup::{self, RingPlan, RingSupport};
 
 /// Mount a mirror of BACKING at MOUNTPOINT; the data path runs on io_uring.
 #[derive(Debug, Parser)]
@@ -51,6 +54,10 @@ struct Plan {
     /// What the kernel offers above the floor (probed before forking, so `-o uring=on`
     /// without a ring is a pre-mount error).
     features: uringfs::probe::Features,
+    /// The io_uring transport's queues, or `None` for `/dev/fuse`.
+    ring: Option<RingPlan>,
+    /// Which transport, and why: logged once the log is set up.
+    transport: String,
 }
 
 fn main() -> ExitCode {
@@ -95,12 +102,16 @@ fn plan(cli: Cli) -> Result<Plan, String> {
     let backing = CString::new(backing.as_os_str().as_bytes())
         .map_err(|_| "backing path contains a NUL byte".to_string())?;
     let features = uringfs::probe::probe(opts.uring)?;
+    let io_uring_usable = matches!(features.uring, uringfs::probe::Uring::Usable { .. });
+    let (ring, transport) = setup::choose(&opts, &RingSupport::read(io_uring_usable))?;
     Ok(Plan {
         cli,
         opts,
         backing,
         mountpoint,
         features,
+        ring,
+        transport,
     })
 }
 
@@ -265,8 +276,30 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
     sys::block_signals(&signals).map_err(|e| format!("cannot block signals: {e}"))?;
 
     let config = fuser_config(plan, backing_mount_flags);
-    let mut session = Session::new(DevFuse::new(Arc::new(fs)), &plan.mountpoint, &config)
+    info!("FUSE transport: {}", plan.transport);
+    let prepared = Arc::new(Mutex::new(None));
+    let ring_start = plan.ring.map(|plan| RingStart {
+        plan,
+        prepared: Arc::clone(&prepared),
+    });
+    let core = Arc::new(fs);
+    let devfuse = DevFuse::new(Arc::clone(&core), ring_start);
+    let mut session = Session::new(devfuse, &plan.mountpoint, &config)
         .map_err(|e| format!("cannot mount {}: {e}", plan.mountpoint.display()))?;
+    // INIT was negotiated inside Session::new: if it accepted the ring transport, the kernel
+    // now holds every request until each queue registers, so they start at once, and a
+    // failure ends the daemon (and with it the connection) rather than leaving a hung mount.
+    let queues = match prepared.lock().take() {
+        Some(prepared) => Some(
+            prepared
+                .start(
+                    session.as_fd(),
+                    Arc::new(RingDispatch::new(Arc::clone(&core))),
+                )
+                .map_err(|e| format!("cannot start the io_uring queues: {e}"))?,
+        ),
+        None => None,
+    };
     info!(
         "mounted {} on {}",
         plan.backing.to_string_lossy(),
@@ -287,6 +320,10 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
         .spawn(move || handle_signals(&signals, unmounter, &mountpoint, &signal_counters))
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     let result = session.run();
+    if let Some(queues) = queues {
+        // The kernel ends the queues' commands with the connection; their threads then exit.
+        queues.join();
+    }
     info!("unmounted; {}", counters.summary());
     let _ = std::io::stderr().flush();
     result.map_err(|e| format!("session ended with an error: {e}"))

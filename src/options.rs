@@ -37,6 +37,18 @@ pub enum UringMode {
     Off,
 }
 
+/// How the kernel hands FUSE requests to the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportMode {
+    /// `transport=auto` (the default): io_uring when the kernel offers it, else `/dev/fuse`,
+    /// with one line saying why.
+    Auto,
+    /// `transport=io_uring`: FUSE over io_uring, or an error before mounting.
+    IoUring,
+    /// `transport=devfuse`: `read(2)`/`write(2)` on `/dev/fuse`.
+    DevFuse,
+}
+
 /// Everything `-o` can set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountOptions {
@@ -58,6 +70,8 @@ pub struct MountOptions {
     pub passthrough: bool,
     /// Data I/O on io_uring: when the kernel gives a ring (default), always, or never.
     pub uring: UringMode,
+    /// How FUSE requests reach the daemon.
+    pub transport: TransportMode,
     /// copy_file_range by splice on the ring instead of the in-kernel copy.
     pub copy_splice: bool,
     /// At most this many inode `O_PATH` fds open (default: from RLIMIT_NOFILE).
@@ -100,6 +114,7 @@ impl Default for MountOptions {
             cache: CacheMode::Auto,
             passthrough: false,
             uring: UringMode::Auto,
+            transport: TransportMode::Auto,
             copy_splice: false,
             inode_fds: None,
             nosuid: false,
@@ -156,6 +171,14 @@ impl MountOptions {
                 ("negative_timeout", Some(t)) => self.negative_timeout = parse_seconds(key, t)?,
                 _ if let Some(reason) = ignored_reason(key, value) => {
                     self.ignored.push((opt.to_string(), reason));
+                }
+                ("transport", Some("auto")) => self.transport = TransportMode::Auto,
+                ("transport", Some("io_uring")) => self.transport = TransportMode::IoUring,
+                ("transport", Some("devfuse")) => self.transport = TransportMode::DevFuse,
+                ("transport", Some(other)) => {
+                    return Err(format!(
+                        "invalid transport '{other}' (expected auto, io_uring or devfuse)"
+                    ));
                 }
                 ("uring", Some("auto")) => self.uring = UringMode::Auto,
                 ("uring", Some("on")) => self.uring = UringMode::On,
@@ -232,9 +255,7 @@ fn ignored_reason(key: &str, value: Option<&str>) -> Option<&'static str> {
 /// A one-line message naming the option.
 fn parse_seconds(key: &str, text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
-        Ok(secs) if (0.0..1e12).contains(&secs) => {
-            Ok(Duration::from_secs_f64(secs))
-        }
+        Ok(secs) if (0.0..1e12).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
         _ => Err(format!(
             "invalid {key} '{text}' (expected seconds, such as 1 or 0.5)"
         )),
@@ -259,6 +280,9 @@ Mount options (-o OPT[,OPT...]), with their defaults:
   attr_timeout=SECS      how long attributes are cached (the cache preset's)
   negative_timeout=SECS  how long a missing name is cached (0)
   passthrough            kernel FUSE passthrough of reads and writes (off; root only)
+  transport=auto|io_uring|devfuse
+                         how the kernel hands requests over: FUSE over io_uring where
+                         the kernel offers it, else /dev/fuse (auto)
   uring=auto|on|off      data I/O on io_uring: when the kernel gives a ring, else plain
                          syscalls / the ring or an error / plain syscalls (auto)
   copy=kernel|splice     how copy_file_range copies (kernel)
@@ -306,6 +330,9 @@ mod tests {
             .unwrap();
         assert!(!opts.read_only && !opts.default_permissions);
         assert!(opts.uring == UringMode::Off && opts.copy_splice);
+        opts.apply("transport=io_uring").unwrap();
+        assert_eq!(opts.transport, TransportMode::IoUring);
+        assert!(opts.apply("transport=ring").is_err());
         opts.apply("uring=on").unwrap();
         assert_eq!(opts.uring, UringMode::On);
         opts.apply("uring=auto").unwrap();

@@ -15,14 +15,14 @@ use crate::sys::{self, EMPTY};
 use super::{Ctx, STATX_EMPTY, UringFs};
 
 impl UringFs {
-    pub(super) fn do_getattr(&self, ino: u64) -> io::Result<FileAttr> {
+    pub(crate) fn do_getattr(&self, ino: u64) -> io::Result<FileAttr> {
         let inode = self.inode(ino)?;
         let stx = sys::statx(inode.fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
         Ok(attr::to_file_attr(inode.stat_ino(), &stx))
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn do_setattr(
+    pub(crate) fn do_setattr(
         &self,
         req: &Ctx,
         ino: u64,
@@ -92,12 +92,12 @@ impl UringFs {
         }
     }
 
-    pub(super) fn do_statfs(&self, ino: u64) -> io::Result<libc::statvfs> {
+    pub(crate) fn do_statfs(&self, ino: u64) -> io::Result<libc::statvfs> {
         let inode = self.inode(ino)?;
         sys::fstatvfs(inode.fd())
     }
 
-    pub(super) fn do_access(&self, req: &Ctx, ino: u64, mask: i32) -> io::Result<()> {
+    pub(crate) fn do_access(&self, req: &Ctx, ino: u64, mask: i32) -> io::Result<()> {
         let inode = self.inode(ino)?;
         let _caller = self.as_caller(req)?;
         sys::faccessat2(

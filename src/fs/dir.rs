@@ -5,9 +5,9 @@ use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
-use fuser::{FileAttr, FileHandle, Generation, INodeNo, ReplyDirectory, ReplyDirectoryPlus};
+use fuser::{FileAttr, FileHandle, FileType, INodeNo};
 use log::error;
 use parking_lot::Mutex;
 
@@ -61,7 +61,7 @@ struct DirStream {
 }
 
 impl UringFs {
-    pub(super) fn do_opendir(&self, req: &Ctx, ino: u64) -> io::Result<u64> {
+    pub(crate) fn do_opendir(&self, req: &Ctx, ino: u64) -> io::Result<u64> {
         let inode = self.inode(ino)?;
         let fd = {
             let _caller = self.as_caller(req)?;
@@ -103,12 +103,25 @@ impl UringFs {
         Ok(())
     }
 
-    pub(super) fn do_readdir(
+    /// Closes directory stream `fh` of `ino`.
+    pub(crate) fn release_dir(&self, ino: u64, fh: FileHandle) -> io::Result<()> {
+        self.dir(ino, fh)?;
+        self.dirs.remove(fh.0);
+        Ok(())
+    }
+
+    /// fsync/fdatasync of directory stream `fh`.
+    pub(crate) fn do_fsyncdir(&self, ino: u64, fh: FileHandle, datasync: bool) -> io::Result<()> {
+        let dir = self.dir(ino, fh)?;
+        self.data.fsync(dir.fd.as_fd(), datasync)
+    }
+
+    pub(crate) fn do_readdir(
         &self,
         ino: u64,
         fh: FileHandle,
         offset: u64,
-        reply: &mut ReplyDirectory,
+        reply: &mut dyn DirSink,
     ) -> io::Result<()> {
         let dir = self.dir(ino, fh)?;
         let mut stream = dir.stream.lock();
@@ -124,7 +137,7 @@ impl UringFs {
             };
             let kind = attr::dirent_type(entry.d_type);
             let full = reply.add(
-                INodeNo(entry.ino),
+                entry.ino,
                 entry.next_offset,
                 kind,
                 OsStr::from_bytes(entry.name.as_bytes()),
@@ -141,20 +154,25 @@ impl UringFs {
 
     /// Looks up a reply's worth of `names` in `parent` as the caller: one OPENAT batch and one
     /// STATX batch on the ring. A name the caller may not look up (a directory it can read
-    /// but not search) is looked up again as the daemon: its entry must still be listed, as
-    /// getdents lists it natively, and the kernel hands its attributes to nobody who could not
-    /// have searched the directory (default_permissions checks the walk; without it entries are
-    /// not cached and every walk looks up as the walker).
+    /// but not search) must still be listed, as getdents lists it natively. A transport that
+    /// can send an entry without attributes (`unattributed`) lists it so; over fuser's reply,
+    /// which cannot, it is looked up again as the daemon, and the kernel hands its attributes
+    /// to nobody who could not have searched the directory (default_permissions checks the
+    /// walk; without it entries are not cached and every walk looks up as the walker).
     fn readdirplus_lookups(
         &self,
         req: &Ctx,
         parent: &Pinned,
         names: &[&CStr],
+        unattributed: bool,
     ) -> io::Result<Vec<io::Result<(OwnedFd, libc::statx)>>> {
         let mut found = {
             let _caller = self.as_caller(req)?;
             self.data.lookup_batch(parent.fd(), names)
         };
+        if unattributed {
+            return Ok(found);
+        }
         for (slot, name) in found.iter_mut().zip(names) {
             let denied = matches!(slot, Err(e) if e.raw_os_error() == Some(libc::EACCES));
             if denied {
@@ -168,14 +186,15 @@ impl UringFs {
         Ok(found)
     }
 
-    pub(super) fn do_readdirplus(
+    pub(crate) fn do_readdirplus(
         &self,
         req: &Ctx,
         ino: u64,
         fh: FileHandle,
         offset: u64,
-        reply: &mut ReplyDirectoryPlus,
+        reply: &mut dyn DirPlusSink,
     ) -> io::Result<()> {
+        let unattributed = reply.can_add_unattributed();
         let dir = self.dir(ino, fh)?;
         let parent = self.inode(ino)?;
         let mut stream = dir.stream.lock();
@@ -202,7 +221,7 @@ impl UringFs {
                     .filter(|e| !is_dot_or_dotdot(e.name.as_bytes()))
                     .map(|e| e.name.as_c_str())
                     .collect();
-                let found = self.readdirplus_lookups(req, &parent, &names)?;
+                let found = self.readdirplus_lookups(req, &parent, &names, unattributed)?;
                 Ok((batch, found))
             });
             let (batch, found) = match looked_up {
@@ -218,26 +237,15 @@ impl UringFs {
                 let full = if is_dot_or_dotdot(entry.name.as_bytes()) {
                     // The kernel makes no dentry for these and takes no lookup count.
                     let attr = dot_attr(entry);
-                    reply.add(
-                        INodeNo(entry.ino),
-                        entry.next_offset,
-                        name,
-                        &self.ttl_of(&attr, Ttl::Entry),
-                        &attr,
-                        Generation(0),
-                    )
+                    let ttl = self.ttl_of(&attr, Ttl::Entry);
+                    reply.add(entry.next_offset, name, &attr, ttl, 0)
                 } else {
                     match found.next() {
                         Some(Ok((fd, stx))) => {
                             let e = self.adopt(fd, &stx);
-                            let full = reply.add(
-                                e.attr.ino,
-                                entry.next_offset,
-                                name,
-                                &self.ttl_of(&e.attr, Ttl::Entry),
-                                &e.attr,
-                                Generation(e.generation),
-                            );
+                            let ttl = self.ttl_of(&e.attr, Ttl::Entry);
+                            let full =
+                                reply.add(entry.next_offset, name, &e.attr, ttl, e.generation);
                             if full {
                                 // Not sent: the kernel never saw this lookup.
                                 self.inodes.forget(e.attr.ino.0, 1);
@@ -246,6 +254,14 @@ impl UringFs {
                         }
                         // Gone since getdents: skip it, as a racing unlink would.
                         Some(Err(err)) if err.raw_os_error() == Some(libc::ENOENT) => false,
+                        // The caller may not look it up: listed without attributes, as
+                        // `ls -l` natively shows `?` for them.
+                        Some(Err(err))
+                            if unattributed && err.raw_os_error() == Some(libc::EACCES) =>
+                        {
+                            let kind = attr::dirent_type(entry.d_type);
+                            reply.add_unattributed(entry.ino, entry.next_offset, kind, name)
+                        }
                         // Anything else (EMFILE, EIO...) fails the listing rather than
                         // silently shortening it; what is already in the reply stands.
                         Some(Err(err)) => {
@@ -277,6 +293,33 @@ impl UringFs {
             };
         }
     }
+}
+
+/// Where readdir puts its entries: the transport's reply buffer.
+pub trait DirSink {
+    /// Adds a name of type `kind` whose inode number is `ino`, continued at `offset`; true
+    /// when the reply is full (and the entry was not added).
+    fn add(&mut self, ino: u64, offset: u64, kind: FileType, name: &OsStr) -> bool;
+}
+
+/// Where readdirplus puts its entries.
+pub trait DirPlusSink {
+    /// Adds an entry with its attributes (its nodeid is `attr.ino`); true when full.
+    fn add(
+        &mut self,
+        offset: u64,
+        name: &OsStr,
+        attr: &FileAttr,
+        ttl: Duration,
+        generation: u64,
+    ) -> bool;
+
+    /// Whether this transport can send an entry without attributes (nodeid 0: the kernel
+    /// lists the name and makes no dentry).
+    fn can_add_unattributed(&self) -> bool;
+
+    /// Adds such an entry; true when full. Only called when `can_add_unattributed`.
+    fn add_unattributed(&mut self, ino: u64, offset: u64, kind: FileType, name: &OsStr) -> bool;
 }
 
 pub(super) fn is_dot_or_dotdot(name: &[u8]) -> bool {

@@ -23,7 +23,7 @@ impl UringFs {
         Ok(self.adopt(fd, &stx))
     }
 
-    pub(super) fn do_lookup(&self, req: &Ctx, parent: u64, name: &OsStr) -> io::Result<Entry> {
+    pub(crate) fn do_lookup(&self, req: &Ctx, parent: u64, name: &OsStr) -> io::Result<Entry> {
         let parent = self.inode(parent)?;
         let bytes = name.as_bytes();
         if bytes == b"." || (bytes == b".." && parent.nodeid == ROOT_ID) {
@@ -37,14 +37,14 @@ impl UringFs {
         self.lookup_at(&parent, &name)
     }
 
-    pub(super) fn do_readlink(&self, ino: u64) -> io::Result<Vec<u8>> {
+    pub(crate) fn do_readlink(&self, ino: u64) -> io::Result<Vec<u8>> {
         let inode = self.inode(ino)?;
         sys::readlink_empty(inode.fd())
     }
 
     /// Makes an entry with `make(parent_fd, name)` as the caller (with the caller's `umask`),
     /// then looks it up.
-    pub(super) fn make_entry(
+    pub(crate) fn make_entry(
         &self,
         req: &Ctx,
         parent: u64,
@@ -83,7 +83,7 @@ impl UringFs {
         res
     }
 
-    pub(super) fn do_link(
+    pub(crate) fn do_link(
         &self,
         req: &Ctx,
         ino: u64,
@@ -106,7 +106,7 @@ impl UringFs {
         })
     }
 
-    pub(super) fn do_remove(
+    pub(crate) fn do_remove(
         &self,
         req: &Ctx,
         parent: u64,
@@ -120,7 +120,7 @@ impl UringFs {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn do_rename(
+    pub(crate) fn do_rename(
         &self,
         req: &Ctx,
         parent: u64,

@@ -123,7 +123,7 @@ impl UringFs {
         }
     }
 
-    pub(super) fn do_open(
+    pub(crate) fn do_open(
         &self,
         req: &Ctx,
         ino: u64,
@@ -152,7 +152,7 @@ impl UringFs {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn do_create(
+    pub(crate) fn do_create(
         &self,
         req: &Ctx,
         parent: u64,
@@ -182,7 +182,7 @@ impl UringFs {
         Ok((self.adopt(path_fd, &stx), fd, caller))
     }
 
-    pub(super) fn do_read(
+    pub(crate) fn do_read(
         &self,
         req: &Ctx,
         ino: u64,
@@ -195,7 +195,7 @@ impl UringFs {
         self.data.read_at(file.fd.as_fd(), buf, offset)
     }
 
-    pub(super) fn do_write(
+    pub(crate) fn do_write(
         &self,
         req: &Ctx,
         ino: u64,
@@ -223,14 +223,14 @@ impl UringFs {
     /// A close of the file's descriptor reports the errors the backing fs deferred to it
     /// (write-back failures on NFS or FUSE, quota on some), as close(2) would natively; the
     /// file itself stays open until RELEASE, so a duplicate is what gets closed.
-    pub(super) fn do_flush(&self, req: &Ctx, ino: u64, fh: FileHandle) -> io::Result<()> {
+    pub(crate) fn do_flush(&self, req: &Ctx, ino: u64, fh: FileHandle) -> io::Result<()> {
         let file = self.file(ino, fh)?;
         let _caller = self.io_as(req, &file, false)?;
         sys::close(sys::dup(file.fd.as_fd())?)
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn do_copy_file_range(
+    pub(crate) fn do_copy_file_range(
         &self,
         req: &Ctx,
         ino_in: u64,
@@ -265,4 +265,119 @@ impl UringFs {
         )?;
         u32::try_from(copied).map_err(|_| einval())
     }
+
+    /// Opens inode `ino` for `ctx` with `flags`: the file handle, and the backing id when
+    /// `register` gave one for kernel passthrough. `register` is the transport's way to make
+    /// one (fuser's reply, over /dev/fuse); it is not called when passthrough is off.
+    pub(crate) fn open_file(
+        &self,
+        ctx: &Ctx,
+        ino: u64,
+        flags: i32,
+        register: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
+    ) -> io::Result<Opened> {
+        let (inode, fd, caller) = self.do_open(ctx, ino, flags)?;
+        let backing = self.backing_for(&inode, fd.as_fd(), register);
+        Ok(self.insert_file(ino, fd, flags, caller, backing))
+    }
+
+    /// Creates and opens `name` in `parent`: its entry and the open file, as `open_file`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create_file(
+        &self,
+        ctx: &Ctx,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        register: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
+    ) -> io::Result<(Entry, Opened)> {
+        let (entry, fd, caller) = self.do_create(ctx, parent, name, mode, umask, flags)?;
+        let nodeid = entry.attr.ino.0;
+        let backing = self
+            .inode(nodeid)
+            .ok()
+            .and_then(|inode| self.backing_for(&inode, fd.as_fd(), register));
+        Ok((entry, self.insert_file(nodeid, fd, flags, caller, backing)))
+    }
+
+    fn insert_file(
+        &self,
+        nodeid: u64,
+        fd: OwnedFd,
+        flags: i32,
+        caller: Caller,
+        backing: Option<Arc<BackingId>>,
+    ) -> Opened {
+        let direct = flags & libc::O_DIRECT != 0;
+        let file = OpenFile::new(nodeid, fd, direct, caller, backing.clone());
+        let fh = FileHandle(self.files.insert(file));
+        let flags = if backing.is_some() {
+            self.stats.record_passthrough_open();
+            FopenFlags::empty()
+        } else {
+            self.daemon_open_flags()
+        };
+        Opened { fh, flags, backing }
+    }
+
+    /// fsync/fdatasync of open file `fh`, as its caller.
+    pub(crate) fn do_fsync(
+        &self,
+        ctx: &Ctx,
+        ino: u64,
+        fh: FileHandle,
+        datasync: bool,
+    ) -> io::Result<()> {
+        let file = self.file(ino, fh)?;
+        let _caller = self.io_as(ctx, &file, false)?;
+        self.data.fsync(file.fd.as_fd(), datasync)
+    }
+
+    /// fallocate(2) on open file `fh`, as its caller.
+    pub(crate) fn do_fallocate(
+        &self,
+        ctx: &Ctx,
+        ino: u64,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+    ) -> io::Result<()> {
+        let file = self.file(ino, fh)?;
+        let _caller = self.io_as(ctx, &file, false)?;
+        self.data.fallocate(file.fd.as_fd(), mode, offset, length)
+    }
+
+    /// lseek(2) on open file `fh` (SEEK_DATA and SEEK_HOLE reach here).
+    pub(crate) fn do_lseek(
+        &self,
+        ino: u64,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+    ) -> io::Result<i64> {
+        let file = self.file(ino, fh)?;
+        sys::lseek(file.fd.as_fd(), offset, whence)
+    }
+
+    /// Closes open file `fh` of `ino`. As the daemon: the close of a backing file consults no
+    /// credentials, and releasing the passthrough backing id needs CAP_SYS_ADMIN.
+    pub(crate) fn release_file(&self, ino: u64, fh: FileHandle) -> io::Result<()> {
+        self.file(ino, fh)?;
+        self.files.remove(fh.0);
+        Ok(())
+    }
+}
+
+/// An open file as a transport answers it.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    /// The handle the kernel sends back with each request on the file.
+    pub fh: FileHandle,
+    /// `FOPEN_*` to answer with.
+    pub flags: FopenFlags,
+    /// The kernel passthrough backing id, when the file has one.
+    pub backing: Option<Arc<BackingId>>,
 }

@@ -25,7 +25,7 @@ const FSSETXATTR: u32 = 0x401c_5820;
 impl UringFs {
     /// Answers the ioctl `cmd` on the open file or directory `fh` of `ino`: the reply's data.
     /// Any other ioctl is `ENOTTY`, as ext4 answers one it does not know.
-    pub(super) fn do_ioctl(
+    pub(crate) fn do_ioctl(
         &self,
         req: &Ctx,
         ino: u64,

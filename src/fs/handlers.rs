@@ -2,7 +2,6 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Instant, SystemTime};
@@ -17,13 +16,18 @@ use log::{error, warn};
 
 use crate::attr::{self};
 use crate::buffer::AlignedBuf;
-use crate::openfile::OpenFile;
 use crate::options::CacheMode;
 use crate::stats::Op;
 use crate::sys::{self};
 
+use super::dir::{DirPlusSink, DirSink};
+use super::file::Opened;
 use super::xattr::XattrReply;
-use super::{Ctx, DevFuse, Ttl, negative_entry_attr};
+use super::{Ctx, DevFuse, RingStart, Ttl, negative_entry_attr};
+use crate::transport::uring::queue::Prepared;
+use crate::transport::uring::setup::RING_MAX_WRITE;
+use fuser::{FileAttr, FileType};
+use std::time::Duration;
 
 thread_local! {
     /// Each worker's read buffer, reused: a fresh zeroed one per READ cost a memset of the
@@ -73,6 +77,12 @@ impl Filesystem for DevFuse {
             match config.add_capabilities(acl) {
                 Ok(()) => self.posix_acl.store(true, Relaxed),
                 Err(missing) => warn!("kernel lacks {missing:?}: POSIX ACLs are not enforced"),
+            }
+        }
+        if let Some(ring) = &self.ring {
+            match prepare_ring(ring, config) {
+                Ok(prepared) => *ring.prepared.lock() = Some(prepared),
+                Err(why) => error!("FUSE requests stay on /dev/fuse: {why}"),
             }
         }
         if self.opts.passthrough {
@@ -262,25 +272,15 @@ impl Filesystem for DevFuse {
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let t = Instant::now();
-        let (inode, fd, caller) = match self.finish(
-            Op::Open,
-            ino.0,
-            t,
-            self.do_open(&Ctx::from(req), ino.0, flags.0),
-        ) {
-            Ok(opened) => opened,
-            Err(e) => return reply.error(e),
-        };
-        let backing = self.backing_for(&inode, fd.as_fd(), |fd| reply.open_backing(fd));
-        let direct = flags.0 & libc::O_DIRECT != 0;
-        let file = OpenFile::new(ino.0, fd, direct, caller, backing.clone());
-        let fh = FileHandle(self.files.insert(file));
-        match backing {
-            Some(id) => {
-                self.stats.record_passthrough_open();
-                reply.opened_passthrough(fh, FopenFlags::empty(), &id)
-            }
-            None => reply.opened(fh, self.daemon_open_flags()),
+        let res = self.open_file(&Ctx::from(req), ino.0, flags.0, |fd| reply.open_backing(fd));
+        match self.finish(Op::Open, ino.0, t, res) {
+            Ok(Opened {
+                fh,
+                flags,
+                backing: Some(id),
+            }) => reply.opened_passthrough(fh, flags, &id),
+            Ok(opened) => reply.opened(opened.fh, opened.flags),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -360,11 +360,7 @@ impl Filesystem for DevFuse {
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        // As the daemon: the close of a backing file consults no credentials, and releasing
-        // the passthrough backing id needs CAP_SYS_ADMIN.
-        let res = self.file(ino.0, fh).map(|_| {
-            self.files.remove(fh.0);
-        });
+        let res = self.release_file(ino.0, fh);
         self.reply_empty(Op::Release, ino.0, t, res, reply);
     }
 
@@ -377,10 +373,7 @@ impl Filesystem for DevFuse {
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        let res = self.file(ino.0, fh).and_then(|file| {
-            let _caller = self.io_as(&Ctx::from(req), &file, false)?;
-            self.data.fsync(file.fd.as_fd(), datasync)
-        });
+        let res = self.do_fsync(&Ctx::from(req), ino.0, fh, datasync);
         self.reply_empty(Op::Fsync, ino.0, t, res, reply);
     }
 
@@ -438,9 +431,7 @@ impl Filesystem for DevFuse {
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        let res = self.dir(ino.0, fh).map(|_| {
-            self.dirs.remove(fh.0);
-        });
+        let res = self.release_dir(ino.0, fh);
         self.reply_empty(Op::ReleaseDir, ino.0, t, res, reply);
     }
 
@@ -453,9 +444,7 @@ impl Filesystem for DevFuse {
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        let res = self
-            .dir(ino.0, fh)
-            .and_then(|dir| self.data.fsync(dir.fd.as_fd(), datasync));
+        let res = self.do_fsyncdir(ino.0, fh, datasync);
         self.reply_empty(Op::FsyncDir, ino.0, t, res, reply);
     }
 
@@ -545,39 +534,26 @@ impl Filesystem for DevFuse {
         reply: ReplyCreate,
     ) {
         let t = Instant::now();
-        let res = self.do_create(&Ctx::from(req), parent.0, name, mode, umask, flags);
-        let (entry, fd, caller) = match self.finish(Op::Create, parent.0, t, res) {
+        let ctx = Ctx::from(req);
+        let res = self.create_file(&ctx, parent.0, name, mode, umask, flags, |fd| {
+            reply.open_backing(fd)
+        });
+        let (entry, opened) = match self.finish(Op::Create, parent.0, t, res) {
             Ok(created) => created,
             Err(e) => return reply.error(e),
         };
-        let nodeid = entry.attr.ino.0;
-        let backing = self
-            .inode(nodeid)
-            .ok()
-            .and_then(|inode| self.backing_for(&inode, fd.as_fd(), |fd| reply.open_backing(fd)));
-        let direct = flags & libc::O_DIRECT != 0;
-        let file = OpenFile::new(nodeid, fd, direct, caller, backing.clone());
-        let fh = FileHandle(self.files.insert(file));
+        let ttl = self.ttl_of(&entry.attr, Ttl::Entry);
         let generation = Generation(entry.generation);
-        if backing.is_some() {
-            self.stats.record_passthrough_open();
-        }
-        match backing {
+        match opened.backing {
             Some(id) => reply.created_passthrough(
-                &self.ttl_of(&entry.attr, Ttl::Entry),
+                &ttl,
                 &entry.attr,
                 generation,
-                fh,
-                FopenFlags::empty(),
+                opened.fh,
+                opened.flags,
                 &id,
             ),
-            None => reply.created(
-                &self.ttl_of(&entry.attr, Ttl::Entry),
-                &entry.attr,
-                generation,
-                fh,
-                self.daemon_open_flags(),
-            ),
+            None => reply.created(&ttl, &entry.attr, generation, opened.fh, opened.flags),
         }
     }
 
@@ -592,10 +568,7 @@ impl Filesystem for DevFuse {
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        let res = self.file(ino.0, fh).and_then(|file| {
-            let _caller = self.io_as(&Ctx::from(req), &file, false)?;
-            self.data.fallocate(file.fd.as_fd(), mode, offset, length)
-        });
+        let res = self.do_fallocate(&Ctx::from(req), ino.0, fh, offset, length, mode);
         self.reply_empty(Op::Fallocate, ino.0, t, res, reply);
     }
 
@@ -609,9 +582,7 @@ impl Filesystem for DevFuse {
         reply: ReplyLseek,
     ) {
         let t = Instant::now();
-        let res = self
-            .file(ino.0, fh)
-            .and_then(|file| sys::lseek(file.fd.as_fd(), offset, whence));
+        let res = self.do_lseek(ino.0, fh, offset, whence);
         match self.finish(Op::Lseek, ino.0, t, res) {
             Ok(off) => reply.offset(off),
             Err(e) => reply.error(e),
@@ -666,5 +637,85 @@ impl Filesystem for DevFuse {
             Ok(data) => reply.ioctl(0, data.get(..out_size as usize).unwrap_or(&data)),
             Err(e) => reply.error(e),
         }
+    }
+}
+
+/// Prepares the io_uring transport while INIT is negotiated: sizes the payload buffers from
+/// `max_write` (set here to `RING_MAX_WRITE`), makes every queue's ring and buffers, and only
+/// then accepts `FUSE_OVER_IO_URING`. The kernel makes every request after INIT wait until
+/// every queue has registered, so nothing may fail after the flag is accepted; anything that
+/// fails before leaves the mount on `/dev/fuse`.
+fn prepare_ring(ring: &RingStart, config: &mut KernelConfig) -> Result<Prepared, String> {
+    if !config
+        .capabilities()
+        .contains(InitFlags::FUSE_OVER_IO_URING)
+    {
+        return Err("the kernel did not offer FUSE_OVER_IO_URING at INIT".to_string());
+    }
+    let max_write = match config.set_max_write(RING_MAX_WRITE) {
+        Ok(_) => RING_MAX_WRITE,
+        Err(limit) => {
+            let _ = config.set_max_write(limit);
+            limit
+        }
+    };
+    let readahead = match config.set_max_readahead(max_write) {
+        Ok(_) => max_write,
+        Err(limit) => limit.min(max_write),
+    };
+    // The kernel's max_payload_sz: max(FUSE_MIN_READ_BUFFER, max_write, max_pages * page),
+    // with fuser's max_pages from the larger of max_write and readahead.
+    let payload = (max_write.max(readahead) as usize)
+        .next_multiple_of(4096)
+        .max(8192);
+    let prepared = Prepared::new(ring.plan.nr_queues, ring.plan.depth, payload)
+        .map_err(|e| format!("cannot set up the io_uring queues: {e}"))?;
+    config
+        .add_capabilities(InitFlags::FUSE_OVER_IO_URING)
+        .map_err(|_| "the kernel refused FUSE_OVER_IO_URING".to_string())?;
+    Ok(prepared)
+}
+
+impl DirSink for ReplyDirectory {
+    fn add(&mut self, ino: u64, offset: u64, kind: FileType, name: &OsStr) -> bool {
+        ReplyDirectory::add(self, INodeNo(ino), offset, kind, name)
+    }
+}
+
+/// fuser's reply takes the nodeid from the attributes and makes the dirent's inode number the
+/// same, so it cannot send an entry without attributes (a 0 would hide the name from readdir).
+impl DirPlusSink for ReplyDirectoryPlus {
+    fn add(
+        &mut self,
+        offset: u64,
+        name: &OsStr,
+        attr: &FileAttr,
+        ttl: Duration,
+        generation: u64,
+    ) -> bool {
+        ReplyDirectoryPlus::add(
+            self,
+            attr.ino,
+            offset,
+            name,
+            &ttl,
+            attr,
+            Generation(generation),
+        )
+    }
+
+    fn can_add_unattributed(&self) -> bool {
+        false
+    }
+
+    fn add_unattributed(
+        &mut self,
+        _ino: u64,
+        _offset: u64,
+        _kind: FileType,
+        _name: &OsStr,
+    ) -> bool {
+        // Never called: can_add_unattributed says no. Ending the reply here is harmless.
+        true
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use fuser::{Errno, FileAttr, FileHandle, Generation, ReplyEmpty, ReplyEntry, Request};
 use log::{debug, error, warn};
+use parking_lot::Mutex;
 
 use crate::attr::{self, STATX_MASK};
 use crate::creds::{Caller, CredGuard, CredSwitcher};
@@ -24,14 +25,16 @@ use crate::openfile::OpenFile;
 use crate::options::MountOptions;
 use crate::stats::{Op, OpStats};
 use crate::sys::{self, EMPTY};
+use crate::transport::uring::queue::Prepared;
+use crate::transport::uring::setup::RingPlan;
 
 mod attrs;
-mod dir;
+pub(crate) mod dir;
 mod entry;
-mod file;
+pub(crate) mod file;
 mod fileattr;
 mod handlers;
-mod xattr;
+pub(crate) mod xattr;
 
 pub use dir::OpenDir;
 use dir::is_dot_or_dotdot;
@@ -120,7 +123,7 @@ impl From<&Request> for Ctx {
 
 /// Which TTL a reply carries.
 #[derive(Debug, Clone, Copy)]
-enum Ttl {
+pub(crate) enum Ttl {
     /// A lookup's: the name and its attributes.
     Entry,
     /// A getattr's or setattr's.
@@ -128,16 +131,32 @@ enum Ttl {
 }
 
 /// The `/dev/fuse` transport: fuser's session serves requests read from `/dev/fuse` through
-/// this `Filesystem` (fs/handlers.rs), over the core it shares with any other transport.
+/// this `Filesystem` (fs/handlers.rs), over the core it shares with any other transport. It
+/// also negotiates INIT, which always comes over `/dev/fuse`, and so starts the io_uring
+/// transport when the plan asks for it.
 #[derive(Debug)]
 pub struct DevFuse {
     core: Arc<UringFs>,
+    /// The io_uring transport to prepare at INIT, if chosen at start.
+    ring: Option<RingStart>,
+}
+
+/// What preparing the io_uring transport at INIT needs, and where it leaves the queues for
+/// the daemon to start once the session (and its `/dev/fuse` fd) exists: fuser negotiates
+/// INIT inside `Session::new`, before it hands out the fd.
+#[derive(Debug)]
+pub struct RingStart {
+    /// Queues and depth, decided before mounting.
+    pub plan: RingPlan,
+    /// The prepared queues, when INIT accepted `FUSE_OVER_IO_URING`.
+    pub prepared: Arc<Mutex<Option<Prepared>>>,
 }
 
 impl DevFuse {
-    /// The `/dev/fuse` transport of `core`.
-    pub fn new(core: Arc<UringFs>) -> DevFuse {
-        DevFuse { core }
+    /// The `/dev/fuse` transport of `core`, which prepares the io_uring transport `ring` at
+    /// INIT if the kernel offers it.
+    pub fn new(core: Arc<UringFs>, ring: Option<RingStart>) -> DevFuse {
+        DevFuse { core, ring }
     }
 }
 
@@ -150,9 +169,9 @@ impl std::ops::Deref for DevFuse {
 }
 
 /// A new entry to reply with.
-struct Entry {
-    attr: FileAttr,
-    generation: u64,
+pub(crate) struct Entry {
+    pub(crate) attr: FileAttr,
+    pub(crate) generation: u64,
 }
 
 impl UringFs {
@@ -195,7 +214,7 @@ impl UringFs {
     /// `attr`'s inode. A setuid or setgid file is never cached: a write, truncate or chown by
     /// another process clears those bits in BACKING without the kernel seeing a new mode, and
     /// the kernel decides exec's setuid and its permission checks from the cached one.
-    fn ttl_of(&self, attr: &FileAttr, ttl: Ttl) -> Duration {
+    pub(crate) fn ttl_of(&self, attr: &FileAttr, ttl: Ttl) -> Duration {
         if attr.kind == fuser::FileType::RegularFile && u32::from(attr.perm) & SET_ID_BITS != 0 {
             return Duration::ZERO;
         }
@@ -226,7 +245,7 @@ impl UringFs {
     }
 
     /// How long a name that does not exist may be cached as missing, if at all.
-    fn negative_ttl(&self) -> Option<Duration> {
+    pub(crate) fn negative_ttl(&self) -> Option<Duration> {
         let ttl = self.opts.negative_timeout;
         (self.opts.default_permissions && !ttl.is_zero()).then_some(ttl)
     }
@@ -239,15 +258,27 @@ impl UringFs {
         started: Instant,
         res: io::Result<T>,
     ) -> Result<T, Errno> {
+        self.account(op, ino, started, res)
+            .map_err(|err| errno(&err))
+    }
+
+    /// Counts and logs the outcome of `op`; what every transport does with every result.
+    pub(crate) fn account<T>(
+        &self,
+        op: Op,
+        ino: u64,
+        started: Instant,
+        res: io::Result<T>,
+    ) -> io::Result<T> {
         self.stats.record(op, started, res.is_err());
-        res.map_err(|err| {
+        if let Err(err) = &res {
             match err.raw_os_error() {
                 Some(libc::EMFILE | libc::ENFILE) => error!("{} ino={ino}: {err}", op.name()),
                 Some(_) => debug!("{} ino={ino}: {err}", op.name()),
                 None => warn!("{} ino={ino}: {err}", op.name()),
             }
-            errno(&err)
-        })
+        }
+        res
     }
 
     /// Answers a request whose reply is empty.

@@ -12,7 +12,7 @@ use crate::sys::{self};
 use super::{Ctx, UringFs};
 
 impl UringFs {
-    pub(super) fn do_setxattr(
+    pub(crate) fn do_setxattr(
         &self,
         req: &Ctx,
         ino: u64,
@@ -37,7 +37,7 @@ impl UringFs {
         )
     }
 
-    pub(super) fn do_getxattr(
+    pub(crate) fn do_getxattr(
         &self,
         req: &Ctx,
         ino: u64,
@@ -68,7 +68,7 @@ impl UringFs {
         Ok(xattr_reply(buf, len, size))
     }
 
-    pub(super) fn do_listxattr(&self, req: &Ctx, ino: u64, size: u32) -> io::Result<XattrReply> {
+    pub(crate) fn do_listxattr(&self, req: &Ctx, ino: u64, size: u32) -> io::Result<XattrReply> {
         let inode = self.inode(ino)?;
         let path = sys::fd_name(inode.fd());
         let _caller = self.as_caller(req)?;
@@ -82,7 +82,7 @@ impl UringFs {
         Ok(xattr_reply(buf, len, size))
     }
 
-    pub(super) fn do_removexattr(&self, req: &Ctx, ino: u64, name: &OsStr) -> io::Result<()> {
+    pub(crate) fn do_removexattr(&self, req: &Ctx, ino: u64, name: &OsStr) -> io::Result<()> {
         let inode = self.inode(ino)?;
         // The kernel removes file capabilities itself when a write, truncate or chown kills
         // privileges (security_inode_killpriv), by a REMOVEXATTR in the writer's name; natively
@@ -105,8 +105,10 @@ impl UringFs {
 }
 
 /// What a getxattr/listxattr reply is: a size (the probe) or the data.
-pub(super) enum XattrReply {
+pub(crate) enum XattrReply {
+    /// The size a probe (size 0) asked for.
     Size(u32),
+    /// The value or list.
     Data(Vec<u8>),
 }
 

@@ -1,0 +1,579 @@
+//! Serving one ring entry: decode the request the kernel wrote into it, run it on the core,
+//! and encode the reply into the same buffers. The ring transport's twin of the fuser
+//! `Filesystem` impl (fs/handlers.rs), over the same operations.
+//!
+//! A request's names and write data are read in place from the payload buffer, and the reply
+//! is written over them once the operation is done with them; READ and the directory
+//! listings, which have no payload arguments, write their data straight into the payload.
+
+use std::ffi::OsStr;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fuser::{FileAttr, FileHandle, FileType, RenameFlags, WriteFlags};
+use log::warn;
+
+use crate::error::{errno_code, os};
+use crate::fs::dir::{DirPlusSink, DirSink};
+use crate::fs::file::Opened;
+use crate::fs::xattr::XattrReply;
+use crate::fs::{Ctx, Ttl, UringFs};
+use crate::stats::Op;
+use crate::sys;
+
+use super::abi::{self, fuse_kstatfs};
+use super::decode::{self, InHeader, Negotiated, Request};
+use super::encode::{self, DirentPlusWriter, DirentWriter, EntryOut, OpenOut};
+use super::queue::{HEADER_SIZE, Serve};
+
+/// What a request's reply carries, owned: made while the request still borrows the payload,
+/// encoded into it afterwards.
+enum Reply {
+    Empty,
+    Entry(FileAttr, u64, Duration),
+    Negative(Duration),
+    Attr(FileAttr, Duration),
+    Open(Opened),
+    Create(FileAttr, u64, Duration, Opened),
+    Written(u32),
+    Bytes(Vec<u8>),
+    XattrSize(u32),
+    StatFs(fuse_kstatfs),
+    Offset(i64),
+    Ioctl(Vec<u8>),
+}
+
+/// The ring transport's request server, over the core it shares with `/dev/fuse`.
+#[derive(Debug)]
+pub struct RingDispatch {
+    core: Arc<UringFs>,
+}
+
+impl RingDispatch {
+    /// Serves requests on `core`.
+    pub fn new(core: Arc<UringFs>) -> RingDispatch {
+        RingDispatch { core }
+    }
+}
+
+impl Serve for RingDispatch {
+    fn serve(&self, _qid: u16, header: &mut [u8; HEADER_SIZE], payload: &mut [u8]) {
+        let (unique, result) = self.serve_entry(header, payload);
+        let (error, len) = match result {
+            Ok(len) => (0, len),
+            Err(code) => (-code, 0),
+        };
+        if let Err(err) = encode::commit_reply(header, unique, error, len) {
+            warn!("ring reply for request {unique} does not fit: {err}");
+        }
+    }
+}
+
+/// Opcodes whose requests carry nothing in the payload and whose replies fill it.
+fn fills_payload(opcode: u32) -> bool {
+    matches!(
+        opcode,
+        abi::FUSE_READ | abi::FUSE_READDIR | abi::FUSE_READDIRPLUS
+    )
+}
+
+impl RingDispatch {
+    /// Serves one entry: the request's unique id, and the reply's length or a (positive)
+    /// errno.
+    fn serve_entry(
+        &self,
+        header: &[u8; HEADER_SIZE],
+        payload: &mut [u8],
+    ) -> (u64, Result<usize, i32>) {
+        let in_header = match decode::decode_in_header(header) {
+            Ok(h) => h,
+            // Without its unique id the request cannot be answered at all; 0 tells the kernel
+            // the reply is malformed, which ends the request with an error.
+            Err(err) => {
+                warn!("undecodable ring entry: {err}");
+                return (0, Err(libc::EIO));
+            }
+        };
+        let unique = in_header.unique;
+        let used = decode::decode_ent_in_out(header)
+            .map(|e| e.payload_sz as usize)
+            .unwrap_or(0)
+            .min(payload.len());
+        let op_in = header.get(128..256).unwrap_or_default();
+        let ctx = Ctx {
+            uid: in_header.uid,
+            gid: in_header.gid,
+            pid: in_header.pid,
+        };
+        let result = if fills_payload(in_header.opcode) {
+            match decode::decode_with(header, op_in, &[], Negotiated::default()) {
+                Ok((_, request)) => self.fill(&ctx, request, payload),
+                Err(err) => Err(malformed(&in_header, &err)),
+            }
+        } else {
+            let reply =
+                match decode::decode_with(header, op_in, &payload[..used], Negotiated::default()) {
+                    Ok((_, request)) => self.run(&ctx, &in_header, request),
+                    Err(err) => Err(malformed(&in_header, &err)),
+                };
+            reply.and_then(|reply| self.encode(reply, payload))
+        };
+        (unique, result)
+    }
+
+    /// READ, READDIR and READDIRPLUS: the data goes straight into `payload`.
+    fn fill(&self, ctx: &Ctx, request: Request<'_>, payload: &mut [u8]) -> Result<usize, i32> {
+        let core = &*self.core;
+        let t = Instant::now();
+        match request {
+            Request::Read {
+                ino,
+                fh,
+                offset,
+                size,
+                ..
+            } => {
+                let buf = payload.get_mut(..size as usize).ok_or(libc::EINVAL)?;
+                let res = core.do_read(ctx, ino, fh, offset, buf);
+                core.account(Op::Read, ino, t, res)
+                    .map_err(|e| errno_code(&e))
+            }
+            Request::ReadDir {
+                ino,
+                fh,
+                offset,
+                size,
+            } => {
+                let mut writer = DirentWriter::new(payload, size);
+                let res = core.do_readdir(ino, fh, offset, &mut Dirents(&mut writer));
+                core.account(Op::ReadDir, ino, t, res)
+                    .map(|()| writer.len())
+                    .map_err(|e| errno_code(&e))
+            }
+            Request::ReadDirPlus {
+                ino,
+                fh,
+                offset,
+                size,
+            } => {
+                let mut writer = DirentPlusWriter::new(payload, size);
+                let res = core.do_readdirplus(ctx, ino, fh, offset, &mut DirentsPlus(&mut writer));
+                core.account(Op::ReadDirPlus, ino, t, res)
+                    .map(|()| writer.len())
+                    .map_err(|e| errno_code(&e))
+            }
+            _ => Err(libc::ENOSYS),
+        }
+    }
+
+    /// Every other request: runs it while it borrows the payload, and returns what its reply
+    /// needs.
+    fn run(&self, ctx: &Ctx, header: &InHeader, request: Request<'_>) -> Result<Reply, i32> {
+        let core = &*self.core;
+        let t = Instant::now();
+        let ino = header.nodeid;
+        let (op, res): (Op, io::Result<Reply>) = match request {
+            Request::Lookup { parent, name } => {
+                let res = core.do_lookup(ctx, parent, name);
+                if let (Some(ttl), Err(err)) = (core.negative_ttl(), &res)
+                    && err.raw_os_error() == Some(libc::ENOENT)
+                {
+                    (Op::Lookup, Ok(Reply::Negative(ttl)))
+                } else {
+                    (Op::Lookup, res.map(|e| self.entry(e.attr, e.generation)))
+                }
+            }
+            Request::GetAttr { ino, .. } => (
+                Op::GetAttr,
+                core.do_getattr(ino).map(|attr| self.attr(attr)),
+            ),
+            Request::SetAttr { ino, attr } => (
+                Op::SetAttr,
+                core.do_setattr(
+                    ctx, ino, attr.mode, attr.uid, attr.gid, attr.size, attr.atime, attr.mtime,
+                    attr.fh,
+                )
+                .map(|attr| self.attr(attr)),
+            ),
+            Request::ReadLink { ino } => (Op::ReadLink, core.do_readlink(ino).map(Reply::Bytes)),
+            Request::Symlink {
+                parent,
+                name,
+                target,
+            } => {
+                let res = sys::cstring(target).and_then(|target| {
+                    core.make_entry(ctx, parent, name, 0, |dir, name| {
+                        sys::symlinkat(&target, dir, name)
+                    })
+                });
+                (Op::Symlink, res.map(|e| self.entry(e.attr, e.generation)))
+            }
+            Request::MkNod {
+                parent,
+                name,
+                mode,
+                rdev,
+                umask,
+            } => {
+                let (major, minor) = crate::attr::decode_dev(rdev);
+                let res = core.make_entry(ctx, parent, name, umask, |dir, name| {
+                    sys::mknodat(dir, name, mode, sys::makedev(major, minor))
+                });
+                (Op::MkNod, res.map(|e| self.entry(e.attr, e.generation)))
+            }
+            Request::MkDir {
+                parent,
+                name,
+                mode,
+                umask,
+            } => {
+                let res = core.make_entry(ctx, parent, name, umask, |dir, name| {
+                    sys::mkdirat(dir, name, mode)
+                });
+                (Op::MkDir, res.map(|e| self.entry(e.attr, e.generation)))
+            }
+            Request::Unlink { parent, name } => (
+                Op::Unlink,
+                core.do_remove(ctx, parent, name, 0).map(|()| Reply::Empty),
+            ),
+            Request::RmDir { parent, name } => (
+                Op::RmDir,
+                core.do_remove(ctx, parent, name, libc::AT_REMOVEDIR)
+                    .map(|()| Reply::Empty),
+            ),
+            Request::Rename {
+                parent,
+                name,
+                newparent,
+                newname,
+                flags,
+            } => (
+                Op::Rename,
+                core.do_rename(
+                    ctx,
+                    parent,
+                    name,
+                    newparent,
+                    newname,
+                    RenameFlags::from_bits_retain(flags),
+                )
+                .map(|()| Reply::Empty),
+            ),
+            Request::Link {
+                ino,
+                newparent,
+                newname,
+            } => (
+                Op::Link,
+                core.do_link(ctx, ino, newparent, newname)
+                    .map(|e| self.entry(e.attr, e.generation)),
+            ),
+            Request::Open { ino, flags, .. } => (
+                Op::Open,
+                core.open_file(ctx, ino, flags, no_backing).map(Reply::Open),
+            ),
+            Request::Write {
+                ino,
+                fh,
+                offset,
+                data,
+                write_flags,
+                ..
+            } => (
+                Op::Write,
+                core.do_write(
+                    ctx,
+                    ino,
+                    fh,
+                    offset,
+                    data,
+                    WriteFlags::from_bits_retain(write_flags),
+                )
+                .map(Reply::Written),
+            ),
+            Request::StatFs { ino } => (Op::StatFs, core.do_statfs(ino).map(|st| statfs(&st))),
+            Request::Release { ino, fh, .. } => (
+                Op::Release,
+                core.release_file(ino, fh).map(|()| Reply::Empty),
+            ),
+            Request::Fsync { ino, fh, datasync } => (
+                Op::Fsync,
+                core.do_fsync(ctx, ino, fh, datasync).map(|()| Reply::Empty),
+            ),
+            Request::SetXattr {
+                ino,
+                name,
+                value,
+                flags,
+                ..
+            } => (
+                Op::SetXattr,
+                core.do_setxattr(ctx, ino, name, value, flags)
+                    .map(|()| Reply::Empty),
+            ),
+            Request::GetXattr { ino, name, size } => (
+                Op::GetXattr,
+                core.do_getxattr(ctx, ino, name, size).map(xattr),
+            ),
+            Request::ListXattr { ino, size } => {
+                (Op::ListXattr, core.do_listxattr(ctx, ino, size).map(xattr))
+            }
+            Request::RemoveXattr { ino, name } => (
+                Op::RemoveXattr,
+                core.do_removexattr(ctx, ino, name).map(|()| Reply::Empty),
+            ),
+            Request::Flush { ino, fh, .. } => (
+                Op::Flush,
+                core.do_flush(ctx, ino, fh).map(|()| Reply::Empty),
+            ),
+            Request::OpenDir { ino, .. } => (
+                Op::OpenDir,
+                core.do_opendir(ctx, ino).map(|fh| {
+                    Reply::Open(Opened {
+                        fh: FileHandle(fh),
+                        flags: fuser::FopenFlags::empty(),
+                        backing: None,
+                    })
+                }),
+            ),
+            Request::ReleaseDir { ino, fh, .. } => (
+                Op::ReleaseDir,
+                core.release_dir(ino, fh).map(|()| Reply::Empty),
+            ),
+            Request::FsyncDir { ino, fh, datasync } => (
+                Op::FsyncDir,
+                core.do_fsyncdir(ino, fh, datasync).map(|()| Reply::Empty),
+            ),
+            Request::Access { ino, mask } => (
+                Op::Access,
+                core.do_access(ctx, ino, mask).map(|()| Reply::Empty),
+            ),
+            Request::Create {
+                parent,
+                name,
+                mode,
+                umask,
+                flags,
+                ..
+            } => (
+                Op::Create,
+                core.create_file(ctx, parent, name, mode, umask, flags, no_backing)
+                    .map(|(e, opened)| {
+                        let ttl = core.ttl_of(&e.attr, Ttl::Entry);
+                        Reply::Create(e.attr, e.generation, ttl, opened)
+                    }),
+            ),
+            Request::Fallocate {
+                ino,
+                fh,
+                offset,
+                length,
+                mode,
+            } => (
+                Op::Fallocate,
+                core.do_fallocate(ctx, ino, fh, offset, length, mode)
+                    .map(|()| Reply::Empty),
+            ),
+            Request::Lseek {
+                ino,
+                fh,
+                offset,
+                whence,
+            } => (
+                Op::Lseek,
+                core.do_lseek(ino, fh, offset, whence).map(Reply::Offset),
+            ),
+            Request::CopyFileRange {
+                ino_in,
+                fh_in,
+                offset_in,
+                ino_out,
+                fh_out,
+                offset_out,
+                len,
+                flags,
+                ..
+            } => (
+                Op::CopyFileRange,
+                u32::try_from(flags)
+                    .map_err(|_| os(libc::EINVAL))
+                    .and_then(|flags| {
+                        core.do_copy_file_range(
+                            ctx, ino_in, fh_in, offset_in, ino_out, fh_out, offset_out, len, flags,
+                        )
+                    })
+                    .map(Reply::Written),
+            ),
+            Request::Ioctl {
+                ino,
+                fh,
+                flags,
+                cmd,
+                in_data,
+                out_size,
+                ..
+            } => (
+                Op::Ioctl,
+                core.do_ioctl(
+                    ctx,
+                    ino,
+                    fh,
+                    fuser::IoctlFlags::from_bits_retain(flags),
+                    cmd,
+                    in_data,
+                )
+                .map(|mut data| {
+                    data.truncate(out_size as usize);
+                    Reply::Ioctl(data)
+                }),
+            ),
+            // STATX, TMPFILE and the rest: the kernel falls back (or reports EOPNOTSUPP) on
+            // ENOSYS, as it does over /dev/fuse.
+            other => {
+                log::debug!(
+                    "ring request {:?} ino={ino}: not served",
+                    opcode_name(&other)
+                );
+                return Err(libc::ENOSYS);
+            }
+        };
+        core.account(op, ino, t, res).map_err(|e| errno_code(&e))
+    }
+
+    fn entry(&self, attr: FileAttr, generation: u64) -> Reply {
+        let ttl = self.core.ttl_of(&attr, Ttl::Entry);
+        Reply::Entry(attr, generation, ttl)
+    }
+
+    fn attr(&self, attr: FileAttr) -> Reply {
+        let ttl = self.core.ttl_of(&attr, Ttl::Attr);
+        Reply::Attr(attr, ttl)
+    }
+
+    /// Writes `reply` at the start of `payload`: its length, or `ERANGE`-like failure when it
+    /// does not fit (it always does: the kernel sizes the payload for its largest reply).
+    fn encode(&self, reply: Reply, payload: &mut [u8]) -> Result<usize, i32> {
+        let res = match reply {
+            Reply::Empty => Ok(encode::encode_empty()),
+            Reply::Entry(attr, generation, ttl) => {
+                encode::encode_entry(payload, &EntryOut::new(&attr, generation, ttl, ttl))
+            }
+            Reply::Negative(ttl) => encode::encode_negative_entry(payload, ttl),
+            Reply::Attr(attr, ttl) => encode::encode_attr(payload, &attr, ttl),
+            Reply::Open(opened) => encode::encode_open(payload, &open_out(&opened)),
+            Reply::Create(attr, generation, ttl, opened) => encode::encode_create(
+                payload,
+                &EntryOut::new(&attr, generation, ttl, ttl),
+                &open_out(&opened),
+            ),
+            Reply::Written(n) => encode::encode_write(payload, n),
+            Reply::Bytes(data) => encode::encode_data(payload, &data),
+            Reply::XattrSize(n) => encode::encode_xattr_size(payload, n),
+            Reply::StatFs(st) => encode::encode_statfs(payload, &st),
+            Reply::Offset(off) => encode::encode_lseek(payload, off),
+            Reply::Ioctl(data) => encode::encode_ioctl(payload, 0, &data),
+        };
+        res.map_err(|err| {
+            warn!("ring reply does not fit: {err}");
+            libc::EIO
+        })
+    }
+}
+
+/// The ring transport registers no passthrough backing files (passthrough mounts stay on
+/// `/dev/fuse`, see `setup::choose`), so an open never asks for one.
+fn no_backing(_fd: std::os::fd::BorrowedFd<'_>) -> io::Result<fuser::BackingId> {
+    Err(os(libc::ENOSYS))
+}
+
+fn open_out(opened: &Opened) -> OpenOut {
+    OpenOut {
+        fh: opened.fh,
+        open_flags: opened.flags.bits(),
+        backing_id: 0,
+    }
+}
+
+fn xattr(reply: XattrReply) -> Reply {
+    match reply {
+        XattrReply::Size(n) => Reply::XattrSize(n),
+        XattrReply::Data(data) => Reply::Bytes(data),
+    }
+}
+
+fn statfs(st: &libc::statvfs) -> Reply {
+    let narrow = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    Reply::StatFs(fuse_kstatfs {
+        blocks: st.f_blocks,
+        bfree: st.f_bfree,
+        bavail: st.f_bavail,
+        files: st.f_files,
+        ffree: st.f_ffree,
+        bsize: narrow(st.f_bsize),
+        namelen: narrow(st.f_namemax),
+        frsize: narrow(st.f_frsize),
+        ..fuse_kstatfs::default()
+    })
+}
+
+fn malformed(header: &InHeader, err: &decode::DecodeError) -> i32 {
+    warn!("malformed ring request (opcode {}): {err}", header.opcode);
+    libc::EIO
+}
+
+fn opcode_name(request: &Request<'_>) -> &'static str {
+    match request {
+        Request::Statx { .. } => "STATX",
+        Request::Tmpfile { .. } => "TMPFILE",
+        Request::Destroy => "DESTROY",
+        _ => "other",
+    }
+}
+
+/// fuser-shaped readdir sink over the ring's dirent writer.
+struct Dirents<'w, 'b>(&'w mut DirentWriter<'b>);
+
+impl DirSink for Dirents<'_, '_> {
+    fn add(&mut self, ino: u64, offset: u64, kind: FileType, name: &OsStr) -> bool {
+        !self.0.push(
+            ino,
+            offset,
+            kind,
+            std::os::unix::ffi::OsStrExt::as_bytes(name),
+        )
+    }
+}
+
+/// Readdirplus sink over the ring's direntplus writer, which can send an entry without
+/// attributes (nodeid 0), unlike fuser's reply.
+struct DirentsPlus<'w, 'b>(&'w mut DirentPlusWriter<'b>);
+
+impl DirPlusSink for DirentsPlus<'_, '_> {
+    fn add(
+        &mut self,
+        offset: u64,
+        name: &OsStr,
+        attr: &FileAttr,
+        ttl: Duration,
+        generation: u64,
+    ) -> bool {
+        let entry = EntryOut::new(attr, generation, ttl, ttl);
+        !self
+            .0
+            .push(&entry, offset, std::os::unix::ffi::OsStrExt::as_bytes(name))
+    }
+
+    fn can_add_unattributed(&self) -> bool {
+        true
+    }
+
+    fn add_unattributed(&mut self, ino: u64, offset: u64, kind: FileType, name: &OsStr) -> bool {
+        !self.0.push_unattributed(
+            ino,
+            offset,
+            kind,
+            std::os::unix::ffi::OsStrExt::as_bytes(name),
+        )
+    }
+}

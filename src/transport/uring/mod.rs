@@ -1,0 +1,8 @@
+//! FUSE-over-io_uring: the kernel ABI and the wire codec of ring entries.
+
+pub mod abi;
+pub mod decode;
+pub mod dispatch;
+pub mod encode;
+pub mod queue;
+pub mod setup;

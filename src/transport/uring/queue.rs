@@ -1,0 +1,369 @@
+//! FUSE-over-io_uring queues: the kernel hands requests to the daemon through io_uring instead
+//! of `read(2)` on `/dev/fuse` (Linux 6.14+, `FUSE_OVER_IO_URING`).
+//!
+//! One queue per possible CPU (the kernel picks the queue from the CPU the application runs
+//! on), each served by one thread that owns one `SQE128` ring: the kernel fills an entry as
+//! task work of the task that submitted it, so a ring is submitted and waited on by its own
+//! thread only. Each queue registers `depth` entries (REGISTER: a header buffer and a payload
+//! buffer the kernel keeps pointers to until teardown); a completion with result 0 means the
+//! entry holds a request, and one COMMIT_AND_FETCH SQE both answers it and re-arms the entry.
+//! A completion of `-ENOTCONN` is the connection's end.
+//!
+//! With `sys.rs` and `ring.rs`, one of the modules allowed `unsafe`: a URING_CMD hands the
+//! kernel buffer pointers it keeps, which no safe wrapper can check. The buffers live in the
+//! `Entry`s, which the queue thread owns for its whole life, so they outlive every command that
+//! points at them (the kernel drops its pointers when the connection ends, which is when the
+//! thread stops).
+#![allow(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use log::{debug, error, info};
+
+use crate::buffer::AlignedBuf;
+
+/// `sizeof(struct fuse_uring_req_header)`: `in_out[128]`, `op_in[128]`, `ring_ent_in_out[32]`.
+pub const HEADER_SIZE: usize = 288;
+/// Where `struct fuse_uring_ent_in_out` starts in the header.
+const ENT_IN_OUT: usize = 256;
+/// `FUSE_IO_URING_CMD_REGISTER`.
+const CMD_REGISTER: u32 = 1;
+/// `FUSE_IO_URING_CMD_COMMIT_AND_FETCH`.
+const CMD_COMMIT_AND_FETCH: u32 = 2;
+/// Byte offset of `len` in an SQE: REGISTER wants the iovec count there, and the io-uring
+/// crate's `UringCmd80` has no setter for it.
+const SQE_LEN_OFFSET: usize = 24;
+
+/// Serves the request an entry holds: `header` has the `fuse_in_header` in `in_out`, the
+/// per-op header in `op_in` and the payload's size in `ring_ent_in_out`; the request's other
+/// arguments are in `payload`. It leaves the `fuse_out_header` in `in_out`, the reply's body
+/// in `payload` and its size in `ring_ent_in_out.payload_sz`.
+pub trait Serve: Send + Sync + 'static {
+    /// Serves one request on queue `qid`.
+    fn serve(&self, qid: u16, header: &mut [u8; HEADER_SIZE], payload: &mut [u8]);
+}
+
+/// A header buffer, aligned as the kernel's struct.
+#[repr(C, align(8))]
+struct Header([u8; HEADER_SIZE]);
+
+/// One registered entry: the buffers the kernel reads requests into and replies out of.
+struct Entry {
+    header: Box<Header>,
+    payload: AlignedBuf,
+    /// The two iovecs REGISTER points at (read once, at REGISTER).
+    iov: Box<[libc::iovec; 2]>,
+}
+
+// SAFETY: the iovecs' raw pointers point into the entry's own heap buffers (the boxed
+// header and the payload's storage), which move with it; nothing else aliases them.
+unsafe impl Send for Entry {}
+
+impl Entry {
+    fn new(payload_size: usize) -> Entry {
+        let mut header = Box::new(Header([0; HEADER_SIZE]));
+        let mut payload = AlignedBuf::zeroed(payload_size);
+        let iov = Box::new([
+            libc::iovec {
+                iov_base: header.0.as_mut_ptr().cast(),
+                iov_len: HEADER_SIZE,
+            },
+            libc::iovec {
+                iov_base: payload.as_mut_slice().as_mut_ptr().cast(),
+                iov_len: payload_size,
+            },
+        ]);
+        Entry {
+            header,
+            payload,
+            iov,
+        }
+    }
+
+    /// The `commit_id` the kernel put in `ring_ent_in_out` for the request this entry holds.
+    fn commit_id(&self) -> u64 {
+        let at = ENT_IN_OUT + 8;
+        self.header.0[at..at + 8]
+            .try_into()
+            .map(u64::from_ne_bytes)
+            .unwrap_or(0)
+    }
+}
+
+/// The running queues: their threads end when the connection does.
+pub struct Queues {
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Queues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queues")
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}
+
+/// Queues made and allocated, not yet bound to a connection.
+pub struct Prepared {
+    queues: Vec<(u16, IoUring<squeue::Entry128, cqueue::Entry>, Vec<Entry>)>,
+    depth: u16,
+    payload_size: usize,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("queues", &self.queues.len())
+            .field("depth", &self.depth)
+            .field("payload_size", &self.payload_size)
+            .finish()
+    }
+}
+
+impl Prepared {
+    /// Makes `nr_queues` rings of `depth` entries with `payload_size`-byte payload buffers.
+    /// Everything that can fail (ring setup, allocation) fails here, before the daemon
+    /// accepts `FUSE_OVER_IO_URING`: after that, a queue that never registers would block
+    /// every request of the mount.
+    ///
+    /// # Errors
+    /// The errno of `io_uring_setup(2)`.
+    pub fn new(nr_queues: u16, depth: u16, payload_size: usize) -> io::Result<Prepared> {
+        let mut queues = Vec::with_capacity(usize::from(nr_queues));
+        for qid in 0..nr_queues {
+            let ring = IoUring::<squeue::Entry128, cqueue::Entry>::builder()
+                .build(u32::from(depth) * 2)?;
+            let entries: Vec<Entry> = (0..depth).map(|_| Entry::new(payload_size)).collect();
+            queues.push((qid, ring, entries));
+        }
+        Ok(Prepared {
+            queues,
+            depth,
+            payload_size,
+        })
+    }
+
+    /// Starts the queues' threads on the FUSE connection `dev` (the session's `/dev/fuse`
+    /// fd): they register their entries and serve requests with `serve` until the
+    /// connection ends.
+    ///
+    /// # Errors
+    /// The errno of `dup(2)` or of spawning a thread; the caller must then end the daemon,
+    /// since the kernel waits for these queues.
+    pub fn start(self, dev: BorrowedFd<'_>, serve: Arc<dyn Serve>) -> io::Result<Queues> {
+        let nr_queues = self.queues.len();
+        let mut threads = Vec::with_capacity(nr_queues);
+        for (qid, ring, entries) in self.queues {
+            let serve = Arc::clone(&serve);
+            let dev = dev.try_clone_to_owned()?;
+            let thread = thread::Builder::new()
+                .name(format!("fuse-uring-{qid}"))
+                .spawn(move || run_queue(qid, ring, entries, &dev, &*serve))?;
+            threads.push(thread);
+        }
+        info!(
+            "serving FUSE requests over io_uring: {nr_queues} queues of {} entries, \
+             {}-byte payloads",
+            self.depth, self.payload_size
+        );
+        Ok(Queues { threads })
+    }
+}
+
+impl Queues {
+    /// Waits for every queue thread (they end with the connection).
+    pub fn join(self) {
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The `fuse_uring_cmd_req` of a command on queue `qid`.
+fn cmd_req(qid: u16, commit_id: u64) -> [u8; 80] {
+    let mut cmd = [0u8; 80];
+    cmd[8..16].copy_from_slice(&commit_id.to_ne_bytes());
+    cmd[16..18].copy_from_slice(&qid.to_ne_bytes());
+    cmd
+}
+
+/// The REGISTER command of entry `index`.
+fn register_sqe(dev: &OwnedFd, qid: u16, index: usize, entry: &Entry) -> squeue::Entry128 {
+    let sqe = opcode::UringCmd80::new(types::Fd(dev.as_raw_fd()), CMD_REGISTER)
+        .cmd(cmd_req(qid, 0))
+        .addr(Some(entry.iov.as_ptr() as u64))
+        .build()
+        .user_data(index as u64);
+    // SAFETY: Entry128 is #[repr(C)] of two 64-byte halves (the crate asserts its size is
+    // 128), so its bytes are the SQE's; `len` (u32 at offset 24) is the iovec count REGISTER
+    // requires.
+    let mut bytes: [u8; 128] = unsafe { std::mem::transmute(sqe) };
+    bytes[SQE_LEN_OFFSET..SQE_LEN_OFFSET + 4].copy_from_slice(&2u32.to_ne_bytes());
+    // SAFETY: the same bytes with one field changed are still a valid SQE.
+    unsafe { std::mem::transmute::<[u8; 128], squeue::Entry128>(bytes) }
+}
+
+/// The COMMIT_AND_FETCH command answering the request entry `index` holds.
+fn commit_sqe(dev: &OwnedFd, qid: u16, index: usize, commit_id: u64) -> squeue::Entry128 {
+    opcode::UringCmd80::new(types::Fd(dev.as_raw_fd()), CMD_COMMIT_AND_FETCH)
+        .cmd(cmd_req(qid, commit_id))
+        .build()
+        .user_data(index as u64)
+}
+
+/// Pushes `sqe`, submitting what is queued first when the SQ is full.
+fn push(
+    ring: &mut IoUring<squeue::Entry128, cqueue::Entry>,
+    sqe: &squeue::Entry128,
+) -> io::Result<()> {
+    loop {
+        // SAFETY: the buffers `sqe` points at (an entry's iovecs and, through them, its
+        // header and payload) belong to the queue thread's `entries`, which outlive the ring's
+        // use of them (see the module comment).
+        if unsafe { ring.submission().push(sqe) }.is_ok() {
+            return Ok(());
+        }
+        ring.submit()?;
+    }
+}
+
+/// One queue's thread: registers every entry, then serves and commits until the connection
+/// ends. A queue that stops while the connection lives would leave requests stuck, so a
+/// failure ends the process: the kernel then aborts the connection (ENOTCONN), never hangs.
+fn run_queue(
+    qid: u16,
+    mut ring: IoUring<squeue::Entry128, cqueue::Entry>,
+    mut entries: Vec<Entry>,
+    dev: &OwnedFd,
+    serve: &dyn Serve,
+) {
+    if let Err(err) = serve_queue(qid, &mut ring, &mut entries, dev, serve) {
+        error!("FUSE io_uring queue {qid} failed: {err}; ending the daemon");
+        std::process::exit(1);
+    }
+    debug!("FUSE io_uring queue {qid}: connection ended");
+    // The kernel has dropped its pointers: the entries may go now (after the ring).
+    drop(ring);
+    drop(entries);
+}
+
+fn serve_queue(
+    qid: u16,
+    ring: &mut IoUring<squeue::Entry128, cqueue::Entry>,
+    entries: &mut [Entry],
+    dev: &OwnedFd,
+    serve: &dyn Serve,
+) -> io::Result<()> {
+    for (index, entry) in entries.iter().enumerate() {
+        push(ring, &register_sqe(dev, qid, index, entry))?;
+    }
+    let mut live = entries.len();
+    let mut completions = Vec::with_capacity(entries.len());
+    while live > 0 {
+        match ring.submit_and_wait(1) {
+            Ok(_) => {}
+            Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(err) => return Err(err),
+        }
+        completions.clear();
+        completions.extend(ring.completion().map(|cqe| (cqe.user_data(), cqe.result())));
+        for &(user_data, result) in &completions {
+            let index = usize::try_from(user_data).unwrap_or(usize::MAX);
+            let Some(entry) = entries.get_mut(index) else {
+                error!("FUSE io_uring queue {qid}: completion for unknown entry {user_data}");
+                continue;
+            };
+            match result {
+                0 => {
+                    let commit_id = entry.commit_id();
+                    serve.serve(qid, &mut entry.header.0, entry.payload.as_mut_slice());
+                    push(ring, &commit_sqe(dev, qid, index, commit_id))?;
+                }
+                // REGISTER before the kernel has finished INIT: try again shortly.
+                r if r == -libc::EAGAIN => {
+                    thread::sleep(Duration::from_millis(1));
+                    push(ring, &register_sqe(dev, qid, index, entry))?;
+                }
+                // The connection ends (unmount, abort) or the daemon's file is going away.
+                r if r == -libc::ENOTCONN || r == -libc::ECANCELED || r == -libc::ENODEV => {
+                    live -= 1;
+                }
+                r => {
+                    return Err(io::Error::from_raw_os_error(-r));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The number of possible CPUs (`/sys/devices/system/cpu/possible`, such as `0-1`): the
+/// kernel makes one queue per possible CPU and waits for every one of them. Read at start,
+/// before the mount is live.
+///
+/// # Errors
+/// When the file cannot be read or parsed.
+pub fn possible_cpus(text: &str) -> io::Result<u16> {
+    let mut count: u32 = 0;
+    for range in text.trim().split(',').filter(|r| !r.is_empty()) {
+        let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+        let lo: u32 = lo.parse().map_err(|_| invalid(text))?;
+        let hi: u32 = hi.parse().map_err(|_| invalid(text))?;
+        count += hi.checked_sub(lo).ok_or_else(|| invalid(text))? + 1;
+    }
+    u16::try_from(count)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| invalid(text))
+}
+
+fn invalid(text: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("cannot parse the possible CPUs {text:?}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn possible_cpu_lists_are_counted() {
+        assert_eq!(possible_cpus("0-1\n").unwrap(), 2);
+        assert_eq!(possible_cpus("0").unwrap(), 1);
+        assert_eq!(possible_cpus("0-3,8-11").unwrap(), 8);
+        assert!(possible_cpus("").is_err());
+        assert!(possible_cpus("3-1").is_err());
+        assert!(possible_cpus("x").is_err());
+    }
+
+    #[test]
+    fn register_sets_the_iovec_count() {
+        let dev = crate::sys::open_dir_path(c"/", libc::O_PATH).expect("an fd");
+        let entry = Entry::new(8192);
+        let sqe = register_sqe(&dev, 1, 3, &entry);
+        // SAFETY: as in register_sqe: Entry128 is 128 plain bytes.
+        let bytes: [u8; 128] = unsafe { std::mem::transmute(sqe) };
+        assert_eq!(
+            &bytes[SQE_LEN_OFFSET..SQE_LEN_OFFSET + 4],
+            &2u32.to_ne_bytes()
+        );
+        // The command area starts at byte 48: qid at offset 16 of it.
+        assert_eq!(&bytes[48 + 16..48 + 18], &1u16.to_ne_bytes());
+        assert_eq!(bytes[0], 46, "IORING_OP_URING_CMD");
+    }
+
+    #[test]
+    fn commit_id_is_read_from_the_header() {
+        let mut entry = Entry::new(8192);
+        entry.header.0[ENT_IN_OUT + 8..ENT_IN_OUT + 16].copy_from_slice(&77u64.to_ne_bytes());
+        assert_eq!(entry.commit_id(), 77);
+    }
+}
