@@ -811,3 +811,56 @@ fn supplementary_group_grants_access_like_natively(opts: &[&str]) {
     );
     assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
 }
+
+/// Listing a directory the caller may read but not search: over FUSE over io_uring the
+/// daemon sends its entries without attributes (nodeid 0) and never looks them up as itself,
+/// so the inode table does not grow; `ls -l` shows the names with `?` as natively. Over
+/// /dev/fuse (fuser's reply cannot carry such an entry) they are looked up as the daemon.
+#[test]
+fn unsearchable_entries_are_not_looked_up_as_the_daemon_over_io_uring() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::with_setup(&[], |r| {
+        user_dir(r, "d", USER, GROUP, 0o755);
+        for i in 0..50 {
+            fs::write(r.join("d").join(format!("f{i}")), b"x").unwrap();
+        }
+        chmod(&r.join("d"), 0o644).unwrap();
+    });
+    let over_ring = g.log_text().contains("serving FUSE requests over io_uring");
+    let before = g.counters().inodes;
+    let ls = |dir: &std::path::Path| {
+        let out = run_as(
+            USER,
+            GROUP,
+            &format!("ls -l '{}' 2>&1", dir.join("d").display()),
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with('-') || l.starts_with('?') || l.starts_with('d'))
+            .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    let native = ls(&g.native);
+    let mount = ls(&g.mnt);
+    assert_eq!(mount.len(), 50, "{mount:?}");
+    assert_eq!(
+        mount, native,
+        "ls -l as the user: mount differs from native"
+    );
+    let grown = g.counters().inodes - before;
+    // The directory itself is looked up (the user may search the root); its 50 entries
+    // must not be.
+    if over_ring {
+        assert!(
+            grown < 10,
+            "{grown} inodes: entries the user may not look up were looked up"
+        );
+    } else {
+        assert!(
+            grown >= 50,
+            "over /dev/fuse the entries are looked up ({grown})"
+        );
+    }
+}
