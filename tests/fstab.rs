@@ -115,17 +115,25 @@ fn fstab_round_trip(dirs: &Scratch, line: &str) {
     );
 }
 
+/// Root, /dev/fuse and mount.fuse3 (from fuse3): what mounting from fstab needs.
+fn require_mount_helper() -> bool {
+    if !require_root_and_fuse() {
+        return false;
+    }
+    let helper = ["/sbin/mount.fuse3", "/usr/sbin/mount.fuse3"];
+    if !helper.iter().any(|p| Path::new(p).exists()) {
+        return skip("mount.fuse3 is missing (apt-get install fuse3)");
+    }
+    true
+}
+
 const FSTAB_OPTIONS: &str = "defaults,nofail,noatime,_netdev,x-systemd.automount,x-systemd.idle-timeout=60,\
      relatime,nodev,nosuid,allow_other,cache=auto";
 
 /// An fstab line of type `fuse.uringfs`, as the README shows it.
 #[test]
 fn an_fstab_line_of_type_fuse_uringfs_mounts_and_unmounts() {
-    if !require_root_and_fuse() {
-        return;
-    }
-    if !Path::new("/sbin/mount.fuse3").exists() && !Path::new("/usr/sbin/mount.fuse3").exists() {
-        skip("mount.fuse3 is missing (apt-get install fuse3)");
+    if !require_mount_helper() {
         return;
     }
     let _path = OnSystemPath::new();
@@ -141,11 +149,7 @@ fn an_fstab_line_of_type_fuse_uringfs_mounts_and_unmounts() {
 /// The `PROGRAM#SOURCE` form of type `fuse`, which needs no copy on the system PATH.
 #[test]
 fn an_fstab_line_naming_the_program_mounts_and_unmounts() {
-    if !require_root_and_fuse() {
-        return;
-    }
-    if !Path::new("/sbin/mount.fuse3").exists() && !Path::new("/usr/sbin/mount.fuse3").exists() {
-        skip("mount.fuse3 is missing (apt-get install fuse3)");
+    if !require_mount_helper() {
         return;
     }
     let dirs = Scratch::new();
@@ -161,11 +165,7 @@ fn an_fstab_line_naming_the_program_mounts_and_unmounts() {
 /// A misspelled uringfs option still fails the mount, with the option named.
 #[test]
 fn a_misspelled_option_in_fstab_fails_the_mount() {
-    if !require_root_and_fuse() {
-        return;
-    }
-    if !Path::new("/sbin/mount.fuse3").exists() && !Path::new("/usr/sbin/mount.fuse3").exists() {
-        skip("mount.fuse3 is missing (apt-get install fuse3)");
+    if !require_mount_helper() {
         return;
     }
     let dirs = Scratch::new();
