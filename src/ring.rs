@@ -17,7 +17,7 @@
 //! once a method returns, so the CQ is empty at the start of each call, and dropping a ring never
 //! has to cancel anything.
 //!
-//! With `sys.rs`, the only module allowed `unsafe`: pushing an SQE hands the kernel raw
+//! With `sys/`, the only module allowed `unsafe`: pushing an SQE hands the kernel raw
 //! pointers, which no safe wrapper can check.
 #![allow(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -892,7 +892,7 @@ impl SplicePipe {
         let (read, write) = sys::pipe()?;
         // Best effort: a bigger pipe means fewer SQE pairs; above fs.pipe-max-size (or the
         // per-user pipe budget) it fails with EPERM and the default size does. This fcntl
-        // belongs in sys.rs; it stays here until sys grows an F_SETPIPE_SZ wrapper.
+        // belongs in sys/; it stays here until sys grows an F_SETPIPE_SZ wrapper.
         // SAFETY: F_SETPIPE_SZ/F_GETPIPE_SZ take an int and touch no memory.
         let size =
             match unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, SPLICE_PIPE_SIZE) } {

@@ -6,7 +6,7 @@
 //! is `#[repr(C)]` with its size asserted at compile time, and implements [`Wire`]: reading and
 //! writing it field by field at `offset_of!` positions, in native byte order (the kernel's own,
 //! since both ends run on the same machine). No transmutes and no pointer casts: the crate keeps
-//! `unsafe` in `sys.rs` and `ring.rs`.
+//! `unsafe` in `sys/`, `ring.rs` and the queues.
 #![allow(non_camel_case_types)]
 
 use std::mem::{offset_of, size_of};
