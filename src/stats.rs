@@ -33,7 +33,7 @@ ops! {
     StatFs => "statfs", SetXattr => "setxattr", GetXattr => "getxattr",
     ListXattr => "listxattr", RemoveXattr => "removexattr", Access => "access",
     Create => "create", Fallocate => "fallocate", Lseek => "lseek",
-    CopyFileRange => "copy_file_range", Ioctl => "ioctl",
+    CopyFileRange => "copy_file_range", Ioctl => "ioctl", Tmpfile => "tmpfile",
 }
 
 #[derive(Debug, Default)]

@@ -170,16 +170,46 @@ impl UringFs {
             self.with_caller_umask(umask, || sys::openat(parent_inode.fd(), &name, flags, mode))?
         };
         self.keep_atime(fd.as_fd());
+        Ok((self.adopt_open(&fd)?, fd, caller))
+    }
+
+    /// Takes the inode of a file just created and opened into the table (one more lookup).
+    /// Its own O_PATH fd comes from the open file, not from a name again, which someone may
+    /// have replaced meanwhile (or which it does not have: O_TMPFILE).
+    fn adopt_open(&self, fd: &OwnedFd) -> io::Result<Entry> {
         let stx = sys::statx(fd.as_fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;
-        // The inode's own O_PATH fd comes from the open file, not from the name again,
-        // which someone may have replaced meanwhile.
         let path_fd = sys::openat(
             self.proc_fd.as_fd(),
             &sys::fd_name(fd.as_fd()),
             libc::O_PATH,
             0,
         )?;
-        Ok((self.adopt(path_fd, &stx), fd, caller))
+        Ok(self.adopt(path_fd, &stx))
+    }
+
+    /// `O_TMPFILE` in directory `parent`: an unnamed file opened with `flags`, made as the
+    /// caller under its umask. LINK can name it later: the link goes through the magic link
+    /// of its fd, which is how linkat(2) names an `O_TMPFILE` file natively. Only the ring
+    /// transport can ask for one (fuser has no TMPFILE operation).
+    pub(crate) fn tmpfile_file(
+        &self,
+        ctx: &Ctx,
+        parent: u64,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+    ) -> io::Result<(Entry, Opened)> {
+        let parent_inode = self.inode(parent)?;
+        let flags = (flags & !(libc::O_CREAT | libc::O_NOCTTY)) | libc::O_TMPFILE;
+        let caller = self.caller(ctx);
+        let fd = {
+            let _caller = self.creds.enter(&caller)?;
+            self.with_caller_umask(umask, || sys::openat(parent_inode.fd(), c".", flags, mode))?
+        };
+        self.keep_atime(fd.as_fd());
+        let entry = self.adopt_open(&fd)?;
+        let nodeid = entry.attr.ino.0;
+        Ok((entry, self.insert_file(nodeid, fd, flags, caller, None)))
     }
 
     pub(crate) fn do_read(

@@ -428,8 +428,21 @@ impl RingDispatch {
                     Reply::Ioctl(data)
                 }),
             ),
-            // STATX, TMPFILE and the rest: the kernel falls back (or reports EOPNOTSUPP) on
-            // ENOSYS, as it does over /dev/fuse.
+            Request::Tmpfile {
+                parent,
+                mode,
+                umask,
+                flags,
+                ..
+            } => (
+                Op::Tmpfile,
+                core.tmpfile_file(ctx, parent, mode, umask, flags)
+                    .map(|(e, opened)| {
+                        let ttl = core.ttl_of(&e.attr, Ttl::Entry);
+                        Reply::Create(e.attr, e.generation, ttl, opened)
+                    }),
+            ),
+            // STATX and the rest: the kernel falls back on ENOSYS, as over /dev/fuse.
             other => {
                 log::debug!(
                     "ring request {:?} ino={ino}: not served",
@@ -525,7 +538,6 @@ fn malformed(header: &InHeader, err: &decode::DecodeError) -> i32 {
 fn opcode_name(request: &Request<'_>) -> &'static str {
     match request {
         Request::Statx { .. } => "STATX",
-        Request::Tmpfile { .. } => "TMPFILE",
         Request::Destroy => "DESTROY",
         _ => "other",
     }
