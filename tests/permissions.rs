@@ -828,7 +828,7 @@ fn unsearchable_entries_are_not_looked_up_as_the_daemon_over_io_uring() {
         }
         chmod(&r.join("d"), 0o644).unwrap();
     });
-    let over_ring = g.log_text().contains("serving FUSE requests over io_uring");
+    let over_ring = g.over_io_uring();
     let before = g.counters().inodes;
     let ls = |dir: &std::path::Path| {
         let out = run_as(

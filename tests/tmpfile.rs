@@ -52,7 +52,7 @@ fn tmpfile(opts: &[&str]) {
         return;
     }
     let g = MountGuard::new(opts);
-    let over_ring = g.log_text().contains("serving FUSE requests over io_uring");
+    let over_ring = g.over_io_uring();
     let data = b"made unnamed, named later";
     let native = tmpfile_then_link(&g.native, "named", data).expect("native O_TMPFILE");
     assert_eq!(native, (0, data.to_vec(), 0o640));

@@ -367,6 +367,27 @@ impl MountGuard {
         fs::read_to_string(&self.log).unwrap_or_else(|e| format!("<cannot read log: {e}>"))
     }
 
+    /// Whether the daemon serves FUSE requests over io_uring (else over /dev/fuse). The queues
+    /// start just after the mount is live, so this waits for the daemon's line saying which;
+    /// the deadline only bounds a wait for a line that never comes.
+    pub fn over_io_uring(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log_text();
+            if log.contains("serving FUSE requests over io_uring") {
+                return true;
+            }
+            if log.contains("FUSE transport: /dev/fuse") || log.contains("stay on /dev/fuse") {
+                return false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon never said which FUSE transport it serves:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends `signal` to the daemon and waits (up to [`MOUNT_TIMEOUT`]) for it to exit.
     /// Panics if it does not exit in time.
     pub fn stop(&mut self, signal: i32) -> ExitStatus {
