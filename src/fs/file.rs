@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -250,6 +250,61 @@ impl UringFs {
         u32::try_from(written).map_err(|_| einval())
     }
 
+    /// What a READ or WRITE on open file `fh` needs to run asynchronously, on the transport's
+    /// own ring: the file (kept open until the completion), the fd to use (a writeback of
+    /// an O_DIRECT file goes through its buffered twin), and the identity the SQE must carry
+    /// (as a registered personality: the thread's credentials at submission are not the
+    /// caller's). `None` when the request must run synchronously instead: an unaligned write
+    /// to an O_DIRECT file needs a bounce buffer.
+    pub(crate) fn io_target(
+        &self,
+        ctx: &Ctx,
+        ino: u64,
+        fh: FileHandle,
+        write: Option<(WriteFlags, &[u8])>,
+    ) -> io::Result<Option<IoTarget>> {
+        let file = self.file(ino, fh)?;
+        let kill_suidgid =
+            write.is_some_and(|(flags, _)| flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID));
+        let creds = file.io_creds(
+            IoRequest {
+                uid: ctx.uid,
+                gid: ctx.gid,
+                pid: ctx.pid,
+                kill_suidgid,
+            },
+            self.creds.daemon_caps(),
+        );
+        let identity = Caller {
+            uid: creds.uid,
+            gid: creds.gid,
+            groups: creds.groups.to_vec(),
+            caps: creds.caps & self.creds.daemon_caps(),
+        };
+        let fd = match write {
+            Some((flags, _)) if flags.contains(WriteFlags::FUSE_WRITE_CACHE) => {
+                file.writeback_fd(self.proc_fd.as_fd())?.as_raw_fd()
+            }
+            Some((_, data)) if file.direct && !is_aligned(data) => return Ok(None),
+            _ => file.fd.as_raw_fd(),
+        };
+        Ok(Some(IoTarget { file, fd, identity }))
+    }
+
+    /// Runs `register` with `identity`'s credentials on this thread: how a transport's ring
+    /// registers a personality for it.
+    ///
+    /// # Errors
+    /// Switching the credentials, or what `register` returns.
+    pub(crate) fn as_identity<T>(
+        &self,
+        identity: &Caller,
+        register: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        let _creds = self.creds.enter(identity)?;
+        register()
+    }
+
     /// A close of the file's descriptor reports the errors the backing fs deferred to it
     /// (write-back failures on NFS or FUSE, quota on some), as close(2) would natively; the
     /// file itself stays open until RELEASE, so a duplicate is what gets closed.
@@ -410,4 +465,14 @@ pub(crate) struct Opened {
     pub flags: FopenFlags,
     /// The kernel passthrough backing id, when the file has one.
     pub backing: Option<Arc<BackingId>>,
+}
+
+/// An open file's read or write, ready for a transport's own ring.
+pub(crate) struct IoTarget {
+    /// The open file, kept open until the completion.
+    pub file: Arc<OpenFile>,
+    /// The fd the SQE names (the file's, or its buffered twin for writeback).
+    pub fd: RawFd,
+    /// Whose rights the SQE runs with.
+    pub identity: Caller,
 }

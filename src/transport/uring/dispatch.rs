@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use fuser::{FileAttr, FileHandle, FileType, RenameFlags, WriteFlags};
 use log::warn;
 
+use crate::creds::Caller;
 use crate::error::{errno_code, os};
 use crate::fs::dir::{DirPlusSink, DirSink};
 use crate::fs::file::Opened;
@@ -25,7 +26,7 @@ use crate::sys;
 use super::abi::{self, fuse_kstatfs};
 use super::decode::{self, InHeader, Negotiated, Request};
 use super::encode::{self, DirentPlusWriter, DirentWriter, EntryOut, OpenOut};
-use super::queue::{HEADER_SIZE, Serve};
+use super::queue::{AsyncIo, HEADER_SIZE, Serve, Served};
 
 /// What a request's reply carries, owned: made while the request still borrows the payload,
 /// encoded into it afterwards.
@@ -58,15 +59,64 @@ impl RingDispatch {
 }
 
 impl Serve for RingDispatch {
-    fn serve(&self, _qid: u16, header: &mut [u8; HEADER_SIZE], payload: &mut [u8]) {
-        let (unique, result) = self.serve_entry(header, payload);
-        let (error, len) = match result {
-            Ok(len) => (0, len),
-            Err(code) => (-code, 0),
-        };
-        if let Err(err) = encode::commit_reply(header, unique, error, len) {
-            warn!("ring reply for request {unique} does not fit: {err}");
+    fn serve(&self, _qid: u16, header: &mut [u8; HEADER_SIZE], payload: &mut [u8]) -> Served {
+        match self.serve_entry(header, payload) {
+            Step::Reply(unique, result) => {
+                commit(header, unique, result);
+                Served::Done
+            }
+            Step::Io(io) => Served::Io(io),
         }
+    }
+
+    fn register_personality(
+        &self,
+        identity: &Caller,
+        register: &mut dyn FnMut() -> io::Result<u16>,
+    ) -> io::Result<u16> {
+        self.core.as_identity(identity, register)
+    }
+
+    fn complete(
+        &self,
+        header: &mut [u8; HEADER_SIZE],
+        payload: &mut [u8],
+        io: AsyncIo,
+        result: i32,
+    ) {
+        let op = if io.write { Op::Write } else { Op::Read };
+        let res = if result < 0 {
+            Err(os(-result))
+        } else {
+            Ok(result.unsigned_abs())
+        };
+        let reply = match self.core.account(op, io.ino, io.started, res) {
+            Ok(n) if io.write => encode::encode_write(payload, n).map_err(|err| {
+                warn!("ring reply does not fit: {err}");
+                libc::EIO
+            }),
+            Ok(n) => Ok(n as usize),
+            Err(err) => Err(errno_code(&err)),
+        };
+        commit(header, io.unique, reply);
+    }
+}
+
+/// What serving one entry came to: its reply (length, or a positive errno), or a read or
+/// write to run first.
+enum Step {
+    Reply(u64, Result<usize, i32>),
+    Io(AsyncIo),
+}
+
+/// Writes the out header and payload size of a reply into the entry's header.
+fn commit(header: &mut [u8; HEADER_SIZE], unique: u64, result: Result<usize, i32>) {
+    let (error, len) = match result {
+        Ok(len) => (0, len),
+        Err(code) => (-code, 0),
+    };
+    if let Err(err) = encode::commit_reply(header, unique, error, len) {
+        warn!("ring reply for request {unique} does not fit: {err}");
     }
 }
 
@@ -81,18 +131,14 @@ fn fills_payload(opcode: u32) -> bool {
 impl RingDispatch {
     /// Serves one entry: the request's unique id, and the reply's length or a (positive)
     /// errno.
-    fn serve_entry(
-        &self,
-        header: &[u8; HEADER_SIZE],
-        payload: &mut [u8],
-    ) -> (u64, Result<usize, i32>) {
+    fn serve_entry(&self, header: &[u8; HEADER_SIZE], payload: &mut [u8]) -> Step {
         let in_header = match decode::decode_in_header(header) {
             Ok(h) => h,
             // Without its unique id the request cannot be answered at all; 0 tells the kernel
             // the reply is malformed, which ends the request with an error.
             Err(err) => {
                 warn!("undecodable ring entry: {err}");
-                return (0, Err(libc::EIO));
+                return Step::Reply(0, Err(libc::EIO));
             }
         };
         let unique = in_header.unique;
@@ -106,6 +152,13 @@ impl RingDispatch {
             gid: in_header.gid,
             pid: in_header.pid,
         };
+        if matches!(in_header.opcode, abi::FUSE_READ | abi::FUSE_WRITE) {
+            match self.async_io(&ctx, &in_header, header, op_in, &payload[..used]) {
+                Ok(Some(io)) => return Step::Io(io),
+                Ok(None) => {}
+                Err(code) => return Step::Reply(unique, Err(code)),
+            }
+        }
         let result = if fills_payload(in_header.opcode) {
             match decode::decode_with(header, op_in, &[], Negotiated::default()) {
                 Ok((_, request)) => self.fill(&ctx, request, payload),
@@ -119,7 +172,70 @@ impl RingDispatch {
                 };
             reply.and_then(|reply| self.encode(reply, payload))
         };
-        (unique, result)
+        Step::Reply(unique, result)
+    }
+
+    /// A READ or WRITE as an I/O for the queue's ring: `None` when it must run here instead
+    /// (an unaligned write to an O_DIRECT file, which needs a bounce buffer).
+    fn async_io(
+        &self,
+        ctx: &Ctx,
+        in_header: &InHeader,
+        header: &[u8; HEADER_SIZE],
+        op_in: &[u8],
+        payload: &[u8],
+    ) -> Result<Option<AsyncIo>, i32> {
+        let core = &*self.core;
+        let started = Instant::now();
+        let request = match decode::decode_with(header, op_in, payload, Negotiated::default()) {
+            Ok((_, request)) => request,
+            Err(err) => return Err(malformed(in_header, &err)),
+        };
+        let (write, ino, fh, offset, len, flags_data) = match request {
+            Request::Read {
+                ino,
+                fh,
+                offset,
+                size,
+                ..
+            } => (false, ino, fh, offset, size, None),
+            Request::Write {
+                ino,
+                fh,
+                offset,
+                data,
+                write_flags,
+                ..
+            } => {
+                let len = u32::try_from(data.len()).map_err(|_| libc::EINVAL)?;
+                let flags = WriteFlags::from_bits_retain(write_flags);
+                (true, ino, fh, offset, len, Some((flags, data)))
+            }
+            _ => return Ok(None),
+        };
+        let op = if write { Op::Write } else { Op::Read };
+        // Counted when it completes (or, run here, by the synchronous path); only a failure
+        // to start it is counted now.
+        match core.io_target(ctx, ino, fh, flags_data) {
+            Ok(Some(target)) => Ok(Some(AsyncIo {
+                write,
+                fd: target.fd,
+                offset,
+                len,
+                done: 0,
+                identity: target.identity,
+                keep: Box::new(target.file),
+                unique: in_header.unique,
+                ino,
+                started,
+            })),
+            Ok(None) => Ok(None),
+            Err(err) => {
+                let code = errno_code(&err);
+                let _ = core.account::<()>(op, ino, started, Err(err));
+                Err(code)
+            }
+        }
     }
 
     /// READ, READDIR and READDIRPLUS: the data goes straight into `payload`.

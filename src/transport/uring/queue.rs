@@ -17,16 +17,19 @@
 #![allow(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use log::{debug, error, info};
 
 use crate::buffer::AlignedBuf;
+use crate::creds::Caller;
 
 /// `sizeof(struct fuse_uring_req_header)`: `in_out[128]`, `op_in[128]`, `ring_ent_in_out[32]`.
 pub const HEADER_SIZE: usize = 288;
@@ -42,11 +45,66 @@ const SQE_LEN_OFFSET: usize = 24;
 
 /// Serves the request an entry holds: `header` has the `fuse_in_header` in `in_out`, the
 /// per-op header in `op_in` and the payload's size in `ring_ent_in_out`; the request's other
-/// arguments are in `payload`. It leaves the `fuse_out_header` in `in_out`, the reply's body
-/// in `payload` and its size in `ring_ent_in_out.payload_sz`.
+/// arguments are in `payload`. A served request leaves the `fuse_out_header` in `in_out`, the
+/// reply's body in `payload` and its size in `ring_ent_in_out.payload_sz`.
 pub trait Serve: Send + Sync + 'static {
-    /// Serves one request on queue `qid`.
-    fn serve(&self, qid: u16, header: &mut [u8; HEADER_SIZE], payload: &mut [u8]);
+    /// Serves one request on queue `qid`: at once, or by a read or write the queue runs on
+    /// its own ring first.
+    fn serve(&self, qid: u16, header: &mut [u8; HEADER_SIZE], payload: &mut [u8]) -> Served;
+
+    /// Runs `register`, which registers a personality on the queue's ring, with the
+    /// credentials of `identity`, and returns its id.
+    ///
+    /// # Errors
+    /// Switching credentials, or the registration's.
+    fn register_personality(
+        &self,
+        identity: &Caller,
+        register: &mut dyn FnMut() -> io::Result<u16>,
+    ) -> io::Result<u16>;
+
+    /// Finishes a request whose read or write completed with `result` (bytes, or a negative
+    /// errno): writes its reply into the entry.
+    fn complete(
+        &self,
+        header: &mut [u8; HEADER_SIZE],
+        payload: &mut [u8],
+        io: AsyncIo,
+        result: i32,
+    );
+}
+
+/// What serving a request came to.
+pub enum Served {
+    /// The reply is in the entry: commit it.
+    Done,
+    /// Run this read or write on the queue's ring, then `Serve::complete`.
+    Io(AsyncIo),
+}
+
+/// A read into, or a write from, the start of an entry's payload, run on the queue's ring with
+/// the caller's credentials (a registered personality), several per queue at once.
+pub struct AsyncIo {
+    /// A write (of the payload's first `len` bytes) rather than a read (into them).
+    pub write: bool,
+    /// The backing fd.
+    pub fd: RawFd,
+    /// The file offset.
+    pub offset: u64,
+    /// Bytes asked for.
+    pub len: u32,
+    /// Bytes done so far (a short write is resubmitted for the rest).
+    pub done: u32,
+    /// Whose rights the SQE carries.
+    pub identity: Caller,
+    /// Keeps the backing fd open until the completion.
+    pub keep: Box<dyn Any + Send>,
+    /// The request's unique id, inode and start, for the reply and the counters.
+    pub unique: u64,
+    /// The inode, for the counters and the log.
+    pub ino: u64,
+    /// When the request started.
+    pub started: Instant,
 }
 
 /// A header buffer, aligned as the kernel's struct.
@@ -59,6 +117,8 @@ struct Entry {
     payload: AlignedBuf,
     /// The two iovecs REGISTER points at (read once, at REGISTER).
     iov: Box<[libc::iovec; 2]>,
+    /// The read or write in flight for the request this entry holds, and its commit id.
+    pending: Option<(AsyncIo, u64)>,
 }
 
 // SAFETY: the iovecs' raw pointers point into the entry's own heap buffers (the boxed
@@ -83,6 +143,7 @@ impl Entry {
             header,
             payload,
             iov,
+            pending: None,
         }
     }
 
@@ -209,6 +270,33 @@ fn register_sqe(dev: &OwnedFd, qid: u16, index: usize, entry: &Entry) -> squeue:
     unsafe { std::mem::transmute::<[u8; 128], squeue::Entry128>(bytes) }
 }
 
+/// Marks the `user_data` of a read or write SQE (the rest is the entry's index).
+const IO_TAG: u64 = 1 << 63;
+/// At most this many personalities per ring; past it they are all dropped and registered
+/// again as needed (callers are few in practice).
+const MAX_PERSONALITIES: usize = 1024;
+
+/// The READ or WRITE SQE of `io` on entry `index`'s payload, with `personality`.
+fn io_sqe(io: &AsyncIo, payload: &mut [u8], index: usize, personality: u16) -> squeue::Entry128 {
+    let done = io.done as usize;
+    let rest = io.len.saturating_sub(io.done);
+    let start = done.min(payload.len());
+    let buf = payload[start..].as_mut_ptr();
+    let offset = io.offset + u64::from(io.done);
+    let sqe = if io.write {
+        opcode::Write::new(types::Fd(io.fd), buf, rest)
+            .offset(offset)
+            .build()
+    } else {
+        opcode::Read::new(types::Fd(io.fd), buf, rest)
+            .offset(offset)
+            .build()
+    };
+    sqe.personality(personality)
+        .user_data(IO_TAG | index as u64)
+        .into()
+}
+
 /// The COMMIT_AND_FETCH command answering the request entry `index` holds.
 fn commit_sqe(dev: &OwnedFd, qid: u16, index: usize, commit_id: u64) -> squeue::Entry128 {
     opcode::UringCmd80::new(types::Fd(dev.as_raw_fd()), CMD_COMMIT_AND_FETCH)
@@ -263,6 +351,7 @@ fn serve_queue(
     for (index, entry) in entries.iter().enumerate() {
         push(ring, &register_sqe(dev, qid, index, entry))?;
     }
+    let mut personalities: HashMap<Caller, u16> = HashMap::new();
     let mut live = entries.len();
     let mut completions = Vec::with_capacity(entries.len());
     while live > 0 {
@@ -274,16 +363,28 @@ fn serve_queue(
         completions.clear();
         completions.extend(ring.completion().map(|cqe| (cqe.user_data(), cqe.result())));
         for &(user_data, result) in &completions {
-            let index = usize::try_from(user_data).unwrap_or(usize::MAX);
+            let index = usize::try_from(user_data & !IO_TAG).unwrap_or(usize::MAX);
             let Some(entry) = entries.get_mut(index) else {
                 error!("FUSE io_uring queue {qid}: completion for unknown entry {user_data}");
                 continue;
             };
+            if user_data & IO_TAG != 0 {
+                io_done(qid, ring, entry, index, dev, serve, &personalities, result)?;
+                continue;
+            }
             match result {
                 0 => {
                     let commit_id = entry.commit_id();
-                    serve.serve(qid, &mut entry.header.0, entry.payload.as_mut_slice());
-                    push(ring, &commit_sqe(dev, qid, index, commit_id))?;
+                    match serve.serve(qid, &mut entry.header.0, entry.payload.as_mut_slice()) {
+                        Served::Done => push(ring, &commit_sqe(dev, qid, index, commit_id))?,
+                        Served::Io(io) => {
+                            let personality =
+                                personality_for(ring, &mut personalities, serve, &io.identity)?;
+                            let sqe = io_sqe(&io, entry.payload.as_mut_slice(), index, personality);
+                            entry.pending = Some((io, commit_id));
+                            push(ring, &sqe)?;
+                        }
+                    }
                 }
                 // REGISTER before the kernel has finished INIT: try again shortly.
                 r if r == -libc::EAGAIN => {
@@ -301,6 +402,66 @@ fn serve_queue(
         }
     }
     Ok(())
+}
+
+/// The personality of `identity` on this queue's ring, registered on first use.
+fn personality_for(
+    ring: &IoUring<squeue::Entry128, cqueue::Entry>,
+    personalities: &mut HashMap<Caller, u16>,
+    serve: &dyn Serve,
+    identity: &Caller,
+) -> io::Result<u16> {
+    if let Some(&id) = personalities.get(identity) {
+        return Ok(id);
+    }
+    let submitter = ring.submitter();
+    if personalities.len() >= MAX_PERSONALITIES {
+        for (_, id) in personalities.drain() {
+            let _ = submitter.unregister_personality(id);
+        }
+    }
+    let id = serve.register_personality(identity, &mut || submitter.register_personality())?;
+    personalities.insert(identity.clone(), id);
+    Ok(id)
+}
+
+/// A read or write of entry `index` completed with `result`: resubmits what is left of a
+/// short write (or an interrupted one), else replies and commits.
+#[allow(clippy::too_many_arguments)]
+fn io_done(
+    qid: u16,
+    ring: &mut IoUring<squeue::Entry128, cqueue::Entry>,
+    entry: &mut Entry,
+    index: usize,
+    dev: &OwnedFd,
+    serve: &dyn Serve,
+    personalities: &HashMap<Caller, u16>,
+    result: i32,
+) -> io::Result<()> {
+    let Some((mut io, commit_id)) = entry.pending.take() else {
+        error!("FUSE io_uring queue {qid}: I/O completion for idle entry {index}");
+        return Ok(());
+    };
+    let again = result == -libc::EAGAIN || result == -libc::EINTR;
+    let partial = io.write && result > 0 && io.done + result.unsigned_abs() < io.len;
+    if again || partial {
+        if partial {
+            io.done += result.unsigned_abs();
+        }
+        let personality = personalities.get(&io.identity).copied().unwrap_or(0);
+        let sqe = io_sqe(&io, entry.payload.as_mut_slice(), index, personality);
+        entry.pending = Some((io, commit_id));
+        return push(ring, &sqe);
+    }
+    let total = if result >= 0 {
+        i32::try_from(io.done)
+            .unwrap_or(i32::MAX)
+            .saturating_add(result)
+    } else {
+        result
+    };
+    serve.complete(&mut entry.header.0, entry.payload.as_mut_slice(), io, total);
+    push(ring, &commit_sqe(dev, qid, index, commit_id))
 }
 
 /// The number of possible CPUs (`/sys/devices/system/cpu/possible`, such as `0-1`): the

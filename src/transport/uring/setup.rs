@@ -58,7 +58,7 @@ pub fn choose(
     support: &RingSupport,
 ) -> Result<(Option<RingPlan>, String), String> {
     if opts.transport == TransportMode::DevFuse {
-        return Ok((None, "transport=devfuse".to_string()));
+        return Ok((None, "/dev/fuse (-o transport=devfuse)".to_string()));
     }
     let why_not = if opts.passthrough {
         Some("-o passthrough is served over /dev/fuse only".to_string())
