@@ -369,7 +369,16 @@ fn serve_queue(
                 continue;
             };
             if user_data & IO_TAG != 0 {
-                io_done(qid, ring, entry, index, dev, serve, &personalities, result)?;
+                io_done(
+                    qid,
+                    ring,
+                    entry,
+                    index,
+                    dev,
+                    serve,
+                    &mut personalities,
+                    result,
+                )?;
                 continue;
             }
             match result {
@@ -435,7 +444,7 @@ fn io_done(
     index: usize,
     dev: &OwnedFd,
     serve: &dyn Serve,
-    personalities: &HashMap<Caller, u16>,
+    personalities: &mut HashMap<Caller, u16>,
     result: i32,
 ) -> io::Result<()> {
     let Some((mut io, commit_id)) = entry.pending.take() else {
@@ -448,7 +457,7 @@ fn io_done(
         if partial {
             io.done += result.unsigned_abs();
         }
-        let personality = personalities.get(&io.identity).copied().unwrap_or(0);
+        let personality = personality_for(ring, personalities, serve, &io.identity)?;
         let sqe = io_sqe(&io, entry.payload.as_mut_slice(), index, personality);
         entry.pending = Some((io, commit_id));
         return push(ring, &sqe);
