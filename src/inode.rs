@@ -94,6 +94,11 @@ impl Inode {
         self.nlookup.load(Ordering::Relaxed)
     }
 
+    /// Its backing file handle, if it has one.
+    pub fn handle(&self) -> Option<&BackingHandle> {
+        self.handle.as_ref()
+    }
+
     /// Whether the fd LRU may close this inode's fd.
     fn evictable(&self) -> bool {
         self.handle.is_some() && self.nodeid != ROOT_ID
@@ -266,12 +271,7 @@ impl InodeTable {
                     .handle
                     .as_ref()
                     .ok_or_else(|| io::Error::from_raw_os_error(libc::ESTALE))?;
-                let reopened = match sys::open_by_handle_at(
-                    self.mount_fd.as_fd(),
-                    handle.kind,
-                    &handle.bytes,
-                    libc::O_PATH,
-                ) {
+                let reopened = match self.open_handle(handle, libc::O_PATH) {
                     Ok(fd) => Arc::new(fd),
                     Err(err) => {
                         if err.raw_os_error() == Some(libc::ESTALE) {
@@ -419,16 +419,17 @@ impl InodeTable {
         }
     }
 
-    /// Drops `n` kernel lookups of `nodeid`; the entry (and its fd) goes at zero. The root is
-    /// never dropped. An underflow is a kernel/daemon disagreement: logged, saturated.
-    pub fn forget(&self, nodeid: u64, n: u64) {
+    /// Drops `n` kernel lookups of `nodeid`; the entry (and its fd) goes at zero, and is
+    /// returned. The root is never dropped. An underflow is a kernel/daemon disagreement:
+    /// logged, saturated.
+    pub fn forget(&self, nodeid: u64, n: u64) -> Option<Arc<Inode>> {
         if nodeid == ROOT_ID {
-            return;
+            return None;
         }
         let mut maps = self.maps.write();
         let Some(inode) = maps.by_id.get(&nodeid) else {
             log::error!("forget of unknown inode {nodeid}");
-            return;
+            return None;
         };
         let held = inode.nlookup.load(Ordering::Relaxed);
         if n > held {
@@ -439,12 +440,22 @@ impl InodeTable {
         if left == 0 {
             let key = inode.key;
             inode.forgotten.store(true, Ordering::Relaxed);
-            maps.by_id.remove(&nodeid);
+            let gone = maps.by_id.remove(&nodeid);
             if maps.by_key.get(&key) == Some(&nodeid) {
                 maps.by_key.remove(&key);
             }
             self.lru.lock().pop(&nodeid);
+            return gone;
         }
+        None
+    }
+
+    /// Opens `handle` (of a file in BACKING's fs) with `flags`.
+    ///
+    /// # Errors
+    /// `open_by_handle_at`'s: `ESTALE` once the file is gone.
+    pub fn open_handle(&self, handle: &BackingHandle, flags: i32) -> io::Result<OwnedFd> {
+        sys::open_by_handle_at(self.mount_fd.as_fd(), handle.kind, &handle.bytes, flags)
     }
 
     /// Number of inodes in the table, the root included.

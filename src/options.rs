@@ -88,6 +88,9 @@ pub struct MountOptions {
     pub auto_unmount: bool,
     /// The mount's `noatime`: reads through it do not change atimes in BACKING either.
     pub noatime: bool,
+    /// NFS export support: exported file handles stay valid after the kernel and the daemon
+    /// forgot their inodes.
+    pub export: bool,
     /// The mount's `sync`: every write is synchronous.
     pub sync: bool,
     /// The mount's `dirsync`: directory changes are synchronous.
@@ -123,6 +126,7 @@ impl Default for MountOptions {
             allow_root: false,
             auto_unmount: false,
             noatime: false,
+            export: false,
             sync: false,
             dirsync: false,
             entry_timeout: None,
@@ -163,6 +167,7 @@ impl MountOptions {
                 ("auto_unmount", None) => self.auto_unmount = true,
                 ("noatime", None) => self.noatime = true,
                 ("atime", None) => self.noatime = false,
+                ("export", None) => self.export = true,
                 ("sync", None) => self.sync = true,
                 ("async", None) => self.sync = false,
                 ("dirsync", None) => self.dirsync = true,
@@ -275,6 +280,7 @@ Mount options (-o OPT[,OPT...]), with their defaults:
   sync, async, dirsync   synchronous writes / directory changes (async)
   auto_unmount           unmount when the daemon dies, even by SIGKILL (off)
   fsname=NAME            the source in /proc/mounts (BACKING's path)
+  export                 NFS export support: file handles outlive the kernel's inode cache (off)
   cache=none|auto|always caching preset: TTL 0 and direct I/O / 1 s / 1 day (auto)
   entry_timeout=SECS     how long a name's lookup is cached (the cache preset's)
   attr_timeout=SECS      how long attributes are cached (the cache preset's)

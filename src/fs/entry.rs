@@ -24,8 +24,16 @@ impl UringFs {
     }
 
     pub(crate) fn do_lookup(&self, req: &Ctx, parent: u64, name: &OsStr) -> io::Result<Entry> {
-        let parent = self.inode(parent)?;
         let bytes = name.as_bytes();
+        // Only exportfs sends these (`FUSE_EXPORT_SUPPORT`): `.` names a nodeid the kernel no
+        // longer holds, `..` a directory's parent.
+        if self.forgotten.is_some() && bytes == b"." {
+            return self.lookup_self(parent);
+        }
+        if self.forgotten.is_some() && bytes == b".." {
+            return self.lookup_parent(parent);
+        }
+        let parent = self.inode(parent)?;
         if bytes == b"." || (bytes == b".." && parent.nodeid == ROOT_ID) {
             // The kernel resolves these itself; both name `parent`, and BACKING is never left.
             let stx = sys::statx(parent.fd(), EMPTY, STATX_EMPTY, STATX_MASK)?;

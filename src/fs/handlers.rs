@@ -85,6 +85,11 @@ impl Filesystem for DevFuse {
                 Err(why) => error!("FUSE requests stay on /dev/fuse: {why}"),
             }
         }
+        if self.opts.export
+            && let Err(missing) = config.add_capabilities(InitFlags::FUSE_EXPORT_SUPPORT)
+        {
+            error!("kernel refuses {missing:?}: the mount cannot be exported");
+        }
         if self.opts.passthrough {
             // Passthrough needs the capability and a stacking depth of at least 1 (0, the
             // default, disables it).
@@ -114,8 +119,7 @@ impl Filesystem for DevFuse {
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
         let t = Instant::now();
-        self.inodes.forget(ino.0, nlookup);
-        self.stats.set_live_inodes(self.inodes.inode_count());
+        self.forget_lookups(ino.0, nlookup);
         self.stats.record(Op::Forget, t, false);
     }
 

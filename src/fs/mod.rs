@@ -31,6 +31,7 @@ use crate::transport::uring::setup::RingPlan;
 mod attrs;
 pub(crate) mod dir;
 mod entry;
+mod export;
 pub(crate) mod file;
 mod fileattr;
 mod handlers;
@@ -75,6 +76,8 @@ pub struct UringFs {
     /// Which syscalls newer than the kernel floor this kernel has (`probe::syscalls`, probed
     /// once per process): chmod and the xattr operations use a fallback for each one missing.
     kernel: crate::probe::Syscalls,
+    /// With `-o export`: the handles of forgotten inodes, which exported file handles name.
+    forgotten: Option<export::ForgottenHandles>,
 }
 
 /// The attributes of a negative lookup reply: nodeid 0 tells the kernel the name does not
@@ -200,6 +203,7 @@ impl UringFs {
             dirs: HandleTable::default(),
             proc_fd: proc_self_fd,
             creds: CredSwitcher::new(proc_root)?,
+            forgotten: opts.export.then(export::ForgottenHandles::default),
             opts,
             stats,
             data,

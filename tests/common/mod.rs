@@ -1269,3 +1269,32 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// Asks the kernel to drop unused dentries and inodes, which sends FORGETs to the daemon.
+pub fn drop_dentries_and_inodes() {
+    fs::write("/proc/sys/vm/drop_caches", b"2").expect("write /proc/sys/vm/drop_caches");
+}
+
+/// Drops the kernel's caches until the daemon's inode table is down to `pinned` entries (what
+/// open fds keep, the root included). FORGETs arrive asynchronously, and one cache drop may
+/// leave dentries that were briefly busy, so this repeats both, up to a deadline that only
+/// a daemon that never shrinks its table reaches.
+#[track_caller]
+pub fn forget_all_but_pinned(g: &MountGuard, pinned: u64, what: &str) {
+    let deadline = std::time::Instant::now() + COUNTERS_TIMEOUT;
+    loop {
+        drop_dentries_and_inodes();
+        let c = g.counters();
+        if c.inodes <= pinned {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: the daemon still holds {} inodes ({pinned} pinned) {COUNTERS_TIMEOUT:?} \
+             after the kernel was told to drop its caches: {}",
+            c.inodes,
+            c.line
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
