@@ -174,6 +174,20 @@ impl CredSwitcher {
         Ok(guard)
     }
 
+    /// Whether thread `tid` has a signal pending that it does not block, or is gone: a
+    /// request it waits on should end with EINTR. (fuser answers the kernel's INTERRUPT
+    /// with ENOSYS, so the kernel stops sending them; a fatal signal, such as an unhandled
+    /// SIGINT, shows as a pending SIGKILL.)
+    pub fn interrupted(&self, tid: u32) -> bool {
+        let Some(status) = self.read_status(tid) else {
+            return true;
+        };
+        let field = |name: &str| status_hex(&status, name).unwrap_or(0);
+        let pending = field("SigPnd:") | field("ShdPnd:");
+        let sigkill = 1 << (libc::SIGKILL - 1);
+        pending & (!field("SigBlk:") | sigkill) != 0
+    }
+
     /// The `/proc/PID/status` text of thread `pid`, if it is still there.
     fn read_status(&self, pid: u32) -> Option<Vec<u8>> {
         let path = CString::new(format!("{pid}/status")).ok()?;
@@ -226,12 +240,16 @@ impl Drop for CredGuard<'_> {
     }
 }
 
+/// A hexadecimal line (`CapEff:`, `SigPnd:`...) of a `/proc/PID/status` file.
+fn status_hex(status: &[u8], name: &str) -> Option<u64> {
+    let text = std::str::from_utf8(status).ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix(name))?;
+    u64::from_str_radix(line.trim(), 16).ok()
+}
+
 /// The `CapEff:` line of a `/proc/PID/status` file (hexadecimal).
 fn parse_cap_eff(status: &[u8]) -> Option<u64> {
-    String::from_utf8_lossy(status)
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+    status_hex(status, "CapEff:")
 }
 
 /// The `Groups:` line of a `/proc/PID/status` file.
@@ -319,6 +337,16 @@ mod tests {
             assert_eq!(caller.caps, sys::thread_caps().unwrap().effective);
         }
         assert_eq!(caller.groups, sys::getgroups().unwrap());
+    }
+
+    #[test]
+    fn a_gone_caller_is_interrupted_a_quiet_one_is_not() {
+        let proc_root = sys::open_dir_path(c"/proc", libc::O_PATH).expect("open /proc");
+        let switcher = CredSwitcher::new(proc_root).expect("switcher");
+        assert!(!switcher.interrupted(std::process::id()));
+        assert!(switcher.interrupted(u32::MAX));
+        let status = b"SigPnd:\t0000000000000000\nShdPnd:\t0000000000000002\nSigBlk:\t0\n";
+        assert_eq!(status_hex(status, "ShdPnd:"), Some(2));
     }
 
     #[test]

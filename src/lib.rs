@@ -14,6 +14,7 @@ pub mod error;
 pub mod fs;
 pub mod handle;
 pub mod inode;
+pub mod locks;
 pub mod logging;
 pub mod openfile;
 pub mod options;

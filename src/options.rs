@@ -88,6 +88,8 @@ pub struct MountOptions {
     pub auto_unmount: bool,
     /// The mount's `noatime`: reads through it do not change atimes in BACKING either.
     pub noatime: bool,
+    /// Forward POSIX and flock locks to BACKING instead of keeping them in the kernel.
+    pub forward_locks: bool,
     /// NFS export support: exported file handles stay valid after the kernel and the daemon
     /// forgot their inodes.
     pub export: bool,
@@ -127,6 +129,7 @@ impl Default for MountOptions {
             auto_unmount: false,
             noatime: false,
             export: false,
+            forward_locks: false,
             sync: false,
             dirsync: false,
             entry_timeout: None,
@@ -168,6 +171,13 @@ impl MountOptions {
                 ("noatime", None) => self.noatime = true,
                 ("atime", None) => self.noatime = false,
                 ("export", None) => self.export = true,
+                ("locks", Some("local")) => self.forward_locks = false,
+                ("locks", Some("forward")) => self.forward_locks = true,
+                ("locks", Some(other)) => {
+                    return Err(format!(
+                        "invalid locks '{other}' (expected local or forward)"
+                    ));
+                }
                 ("sync", None) => self.sync = true,
                 ("async", None) => self.sync = false,
                 ("dirsync", None) => self.dirsync = true,
@@ -281,6 +291,8 @@ Mount options (-o OPT[,OPT...]), with their defaults:
   auto_unmount           unmount when the daemon dies, even by SIGKILL (off)
   fsname=NAME            the source in /proc/mounts (BACKING's path)
   export                 NFS export support: file handles outlive the kernel's inode cache (off)
+  locks=local|forward    POSIX and flock locks kept in the kernel, or forwarded to BACKING
+                         so processes on BACKING see them (local)
   cache=none|auto|always caching preset: TTL 0 and direct I/O / 1 s / 1 day (auto)
   entry_timeout=SECS     how long a name's lookup is cached (the cache preset's)
   attr_timeout=SECS      how long attributes are cached (the cache preset's)

@@ -34,6 +34,7 @@ ops! {
     ListXattr => "listxattr", RemoveXattr => "removexattr", Access => "access",
     Create => "create", Fallocate => "fallocate", Lseek => "lseek",
     CopyFileRange => "copy_file_range", Ioctl => "ioctl", Tmpfile => "tmpfile",
+    GetLk => "getlk", SetLk => "setlk",
 }
 
 #[derive(Debug, Default)]

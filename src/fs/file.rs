@@ -15,6 +15,7 @@ use crate::creds::{CAP_SYS_ADMIN, Caller, CredGuard};
 use crate::datapath::CopyMethod;
 use crate::error::einval;
 use crate::inode::{Inode, Pinned};
+use crate::locks::LockKind;
 use crate::openfile::{IoRequest, OpenFile};
 use crate::options::CacheMode;
 use crate::sys::{self, EMPTY};
@@ -308,8 +309,20 @@ impl UringFs {
     /// A close of the file's descriptor reports the errors the backing fs deferred to it
     /// (write-back failures on NFS or FUSE, quota on some), as close(2) would natively; the
     /// file itself stays open until RELEASE, so a duplicate is what gets closed.
-    pub(crate) fn do_flush(&self, req: &Ctx, ino: u64, fh: FileHandle) -> io::Result<()> {
+    /// A close of the file by process file table `lock_owner`: drops that process's
+    /// forwarded POSIX locks on the inode, as any close does natively, and reports what the
+    /// backing fs defers to close.
+    pub(crate) fn do_flush(
+        &self,
+        req: &Ctx,
+        ino: u64,
+        fh: FileHandle,
+        lock_owner: u64,
+    ) -> io::Result<()> {
         let file = self.file(ino, fh)?;
+        if self.opts.forward_locks {
+            self.release_locks(ino, lock_owner, LockKind::Posix);
+        }
         let _caller = self.io_as(req, &file, false)?;
         sys::close(sys::dup(file.fd.as_fd())?)
     }
@@ -449,8 +462,18 @@ impl UringFs {
 
     /// Closes open file `fh` of `ino`. As the daemon: the close of a backing file consults no
     /// credentials, and releasing the passthrough backing id needs CAP_SYS_ADMIN.
-    pub(crate) fn release_file(&self, ino: u64, fh: FileHandle) -> io::Result<()> {
+    /// The last close of an open file; `flock_owner` is set when its forwarded `flock` locks
+    /// go with it (`FUSE_RELEASE_FLOCK_UNLOCK`).
+    pub(crate) fn release_file(
+        &self,
+        ino: u64,
+        fh: FileHandle,
+        flock_owner: Option<u64>,
+    ) -> io::Result<()> {
         self.file(ino, fh)?;
+        if self.opts.forward_locks {
+            self.release_file_locks(ino, fh, flock_owner);
+        }
         self.files.remove(fh.0);
         Ok(())
     }

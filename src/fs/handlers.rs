@@ -10,7 +10,8 @@ use fuser::{
     AccessFlags, BsdFileFlags, CopyFileRangeFlags, FileHandle, Filesystem, FopenFlags, Generation,
     INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
     ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl,
-    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyLock, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+    WriteFlags,
 };
 use log::{error, warn};
 
@@ -22,8 +23,10 @@ use crate::sys::{self};
 
 use super::dir::{DirPlusSink, DirSink};
 use super::file::Opened;
+use super::locks::{LockRequest, LockStep};
 use super::xattr::XattrReply;
 use super::{Ctx, DevFuse, RingStart, Ttl, negative_entry_attr};
+use crate::locks::{LockKind, LockRange};
 use crate::transport::uring::queue::Prepared;
 use crate::transport::uring::setup::RING_MAX_WRITE;
 use fuser::{FileAttr, FileType};
@@ -89,6 +92,23 @@ impl Filesystem for DevFuse {
             && let Err(missing) = config.add_capabilities(InitFlags::FUSE_EXPORT_SUPPORT)
         {
             error!("kernel refuses {missing:?}: the mount cannot be exported");
+        }
+        if self.opts.forward_locks {
+            // flock locks need FUSE_LK_FLOCK, which only the io_uring transport's own decoder
+            // reads: over /dev/fuse they stay the kernel's (fuser 0.18 drops the flag).
+            let mut locks = InitFlags::FUSE_POSIX_LOCKS;
+            if self
+                .ring
+                .as_ref()
+                .is_some_and(|r| r.prepared.lock().is_some())
+            {
+                locks |= InitFlags::FUSE_FLOCK_LOCKS;
+            } else {
+                warn!("flock locks stay in the kernel over /dev/fuse; POSIX locks are forwarded");
+            }
+            if let Err(missing) = config.add_capabilities(locks) {
+                error!("kernel refuses {missing:?}: locks stay in the kernel");
+            }
         }
         if self.opts.passthrough {
             // Passthrough needs the capability and a stacking depth of at least 1 (0, the
@@ -339,18 +359,71 @@ impl Filesystem for DevFuse {
         req: &Request,
         ino: INodeNo,
         fh: FileHandle,
-        _lock_owner: LockOwner,
+        lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        // Locks are the kernel's (not negotiated), and data is never buffered here.
-        self.reply_empty(
-            Op::Flush,
-            ino.0,
-            t,
-            self.do_flush(&Ctx::from(req), ino.0, fh),
-            reply,
-        );
+        let res = self.do_flush(&Ctx::from(req), ino.0, fh, lock_owner.0);
+        self.reply_empty(Op::Flush, ino.0, t, res, reply);
+    }
+
+    fn getlk(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        _pid: u32,
+        reply: ReplyLock,
+    ) {
+        let t = Instant::now();
+        let range = LockRange {
+            kind: typ,
+            start,
+            end,
+        };
+        let res = self.do_getlk(ino.0, fh, lock_owner.0, range);
+        match self.finish(Op::GetLk, ino.0, t, res) {
+            Ok((held, pid)) => reply.locked(held.start, held.end, held.kind, pid),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    /// Only POSIX locks arrive here: fuser does not pass on `FUSE_LK_FLOCK`, so `flock`
+    /// locks are forwarded over the io_uring transport only (see `init`).
+    fn setlk(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        pid: u32,
+        sleep: bool,
+        reply: ReplyEmpty,
+    ) {
+        let t = Instant::now();
+        let request = LockRequest {
+            ino: ino.0,
+            fh,
+            owner: lock_owner.0,
+            kind: LockKind::Posix,
+            range: LockRange {
+                kind: typ,
+                start,
+                end,
+            },
+            pid,
+        };
+        match self.do_setlk(request, sleep, req.pid()) {
+            LockStep::Done(res) => self.reply_empty(Op::SetLk, ino.0, t, res, reply),
+            LockStep::Wait(wait) => self.wait_for_lock(wait, t, reply),
+        }
     }
 
     fn release(
@@ -359,12 +432,12 @@ impl Filesystem for DevFuse {
         ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
+        flock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
         let t = Instant::now();
-        let res = self.release_file(ino.0, fh);
+        let res = self.release_file(ino.0, fh, flock_owner.map(|o| o.0));
         self.reply_empty(Op::Release, ino.0, t, res, reply);
     }
 

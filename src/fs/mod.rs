@@ -35,6 +35,7 @@ mod export;
 pub(crate) mod file;
 mod fileattr;
 mod handlers;
+pub(crate) mod locks;
 pub(crate) mod xattr;
 
 pub use dir::OpenDir;
@@ -76,6 +77,8 @@ pub struct UringFs {
     /// Which syscalls newer than the kernel floor this kernel has (`probe::syscalls`, probed
     /// once per process): chmod and the xattr operations use a fallback for each one missing.
     kernel: crate::probe::Syscalls,
+    /// With `-o locks=forward`: the backing open file descriptions holding forwarded locks.
+    locks: Mutex<crate::locks::Holders>,
     /// With `-o export`: the handles of forgotten inodes, which exported file handles name.
     forgotten: Option<export::ForgottenHandles>,
 }
@@ -203,6 +206,7 @@ impl UringFs {
             dirs: HandleTable::default(),
             proc_fd: proc_self_fd,
             creds: CredSwitcher::new(proc_root)?,
+            locks: Mutex::default(),
             forgotten: opts.export.then(export::ForgottenHandles::default),
             opts,
             stats,

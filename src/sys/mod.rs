@@ -8,12 +8,14 @@
 
 mod creds;
 mod fileio;
+mod locks;
 mod names;
 mod process;
 mod xattr;
 
 pub use creds::*;
 pub use fileio::*;
+pub use locks::*;
 pub use names::*;
 pub use process::*;
 pub use xattr::*;

@@ -289,6 +289,21 @@ wire_struct! {
         pub padding: u32,
         pub lock_owner: u64 => "Lock owner of the closing file table.",
     }
+    /// One lock: GETLK's reply (`fuse_lk_out`, the conflicting lock and its holder).
+    pub struct fuse_file_lock [24] {
+        pub start: u64 => "First byte.",
+        pub end: u64 => "Last byte, inclusive (`OFFSET_MAX`: to the end of the file).",
+        pub r#type: u32 => "`F_RDLCK`, `F_WRLCK` or `F_UNLCK`.",
+        pub pid: u32 => "The locking process; in GETLK's reply, the holder.",
+    }
+    /// GETLK, SETLK and SETLKW.
+    pub struct fuse_lk_in [48] {
+        pub fh: u64 => "The handle.",
+        pub owner: u64 => "Lock owner: a process's file table (POSIX), an open file (flock).",
+        pub lk: fuse_file_lock => "The lock.",
+        pub lk_flags: u32 => "`FUSE_LK_FLOCK`.",
+        pub padding: u32,
+    }
     /// READ, READDIR and READDIRPLUS.
     pub struct fuse_read_in [40] {
         pub fh: u64 => "The handle.",
@@ -562,6 +577,9 @@ flags! {
         FUSE_WRITE_CACHE = 1 << 0 => "writeback from the page cache; `fh` is a guess.";
         FUSE_WRITE_LOCKOWNER = 1 << 1 => "`lock_owner` is valid.";
         FUSE_WRITE_KILL_SUIDGID = 1 << 2 => "clear setuid/setgid (KILLPRIV_V2).";
+    }
+    "fuse_lk_in.lk_flags" {
+        FUSE_LK_FLOCK = 1 << 0 => "a flock(2) lock, not a POSIX one.";
     }
     "fuse_read_in.read_flags" {
         FUSE_READ_LOCKOWNER = 1 << 1 => "`lock_owner` is valid.";

@@ -102,6 +102,10 @@ pub enum Request<'a> {
     RemoveXattr { ino: u64, name: &'a OsStr },
     /// FLUSH.
     Flush { ino: u64, fh: FileHandle, lock_owner: u64 },
+    /// GETLK.
+    GetLk { ino: u64, fh: FileHandle, owner: u64, lock: fuse_file_lock },
+    /// SETLK and SETLKW (`wait`); `flock` for a flock(2) lock.
+    SetLk { ino: u64, fh: FileHandle, owner: u64, lock: fuse_file_lock, flock: bool, wait: bool },
     /// OPENDIR.
     OpenDir { ino: u64, flags: i32 },
     /// READDIR; the reply holds at most `size` bytes of entries after cookie `offset`.
@@ -472,6 +476,16 @@ fn request<'a>(
         FUSE_FLUSH => {
             let a: fuse_flush_in = read("op_in", op_in)?;
             Request::Flush { ino, fh: fh(a.fh), lock_owner: a.lock_owner }
+        }
+        FUSE_GETLK => {
+            let a: fuse_lk_in = read("op_in", op_in)?;
+            Request::GetLk { ino, fh: fh(a.fh), owner: a.owner, lock: a.lk }
+        }
+        FUSE_SETLK | FUSE_SETLKW => {
+            let a: fuse_lk_in = read("op_in", op_in)?;
+            let flock = a.lk_flags & FUSE_LK_FLOCK != 0;
+            let wait = h.opcode == FUSE_SETLKW;
+            Request::SetLk { ino, fh: fh(a.fh), owner: a.owner, lock: a.lk, flock, wait }
         }
         FUSE_ACCESS => {
             let a: fuse_access_in = read("op_in", op_in)?;

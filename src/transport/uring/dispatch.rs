@@ -20,13 +20,14 @@ use crate::fs::dir::{DirPlusSink, DirSink};
 use crate::fs::file::Opened;
 use crate::fs::xattr::XattrReply;
 use crate::fs::{Ctx, Ttl, UringFs};
+use crate::locks::LockRange;
 use crate::stats::Op;
 use crate::sys;
 
 use super::abi::{self, fuse_kstatfs};
 use super::decode::{self, InHeader, Negotiated, Request};
 use super::encode::{self, DirentPlusWriter, DirentWriter, EntryOut, OpenOut};
-use super::queue::{AsyncIo, HEADER_SIZE, Serve, Served};
+use super::queue::{AsyncIo, Deferred, HEADER_SIZE, Serve, Served};
 
 /// What a request's reply carries, owned: made while the request still borrows the payload,
 /// encoded into it afterwards.
@@ -43,12 +44,13 @@ enum Reply {
     StatFs(fuse_kstatfs),
     Offset(i64),
     Ioctl(Vec<u8>),
+    Lock(abi::fuse_file_lock),
 }
 
 /// The ring transport's request server, over the core it shares with `/dev/fuse`.
 #[derive(Debug)]
 pub struct RingDispatch {
-    core: Arc<UringFs>,
+    pub(super) core: Arc<UringFs>,
 }
 
 impl RingDispatch {
@@ -66,7 +68,17 @@ impl Serve for RingDispatch {
                 Served::Done
             }
             Step::Io(io) => Served::Io(io),
+            Step::Later(deferred) => Served::Later(deferred),
         }
+    }
+
+    fn retry(
+        &self,
+        header: &mut [u8; HEADER_SIZE],
+        _payload: &mut [u8],
+        deferred: &mut Deferred,
+    ) -> bool {
+        self.retry_parked(header, deferred)
     }
 
     fn register_personality(
@@ -104,13 +116,14 @@ impl Serve for RingDispatch {
 
 /// What serving one entry came to: its reply (length, or a positive errno), or a read or
 /// write to run first.
-enum Step {
+pub(super) enum Step {
     Reply(u64, Result<usize, i32>),
     Io(AsyncIo),
+    Later(Deferred),
 }
 
 /// Writes the out header and payload size of a reply into the entry's header.
-fn commit(header: &mut [u8; HEADER_SIZE], unique: u64, result: Result<usize, i32>) {
+pub(super) fn commit(header: &mut [u8; HEADER_SIZE], unique: u64, result: Result<usize, i32>) {
     let (error, len) = match result {
         Ok(len) => (0, len),
         Err(code) => (-code, 0),
@@ -152,6 +165,9 @@ impl RingDispatch {
             gid: in_header.gid,
             pid: in_header.pid,
         };
+        if matches!(in_header.opcode, abi::FUSE_SETLK | abi::FUSE_SETLKW) {
+            return self.set_lock(&ctx, &in_header, header, op_in);
+        }
         if matches!(in_header.opcode, abi::FUSE_READ | abi::FUSE_WRITE) {
             match self.async_io(&ctx, &in_header, header, op_in, &payload[..used]) {
                 Ok(Some(io)) => return Step::Io(io),
@@ -409,10 +425,21 @@ impl RingDispatch {
                 .map(Reply::Written),
             ),
             Request::StatFs { ino } => (Op::StatFs, core.do_statfs(ino).map(|st| statfs(&st))),
-            Request::Release { ino, fh, .. } => (
-                Op::Release,
-                core.release_file(ino, fh).map(|()| Reply::Empty),
-            ),
+            Request::Release {
+                ino,
+                fh,
+                release_flags,
+                lock_owner,
+                ..
+            } => {
+                let flock_owner =
+                    (release_flags & abi::FUSE_RELEASE_FLOCK_UNLOCK != 0).then_some(lock_owner);
+                (
+                    Op::Release,
+                    core.release_file(ino, fh, flock_owner)
+                        .map(|()| Reply::Empty),
+                )
+            }
             Request::Fsync { ino, fh, datasync } => (
                 Op::Fsync,
                 core.do_fsync(ctx, ino, fh, datasync).map(|()| Reply::Empty),
@@ -439,9 +466,36 @@ impl RingDispatch {
                 Op::RemoveXattr,
                 core.do_removexattr(ctx, ino, name).map(|()| Reply::Empty),
             ),
-            Request::Flush { ino, fh, .. } => (
+            Request::GetLk {
+                ino,
+                fh,
+                owner,
+                lock,
+            } => {
+                let range = LockRange {
+                    kind: lock.r#type as i32,
+                    start: lock.start,
+                    end: lock.end,
+                };
+                let res = core.do_getlk(ino, fh, owner, range);
+                let reply = res.map(|(held, pid)| {
+                    Reply::Lock(abi::fuse_file_lock {
+                        start: held.start,
+                        end: held.end,
+                        r#type: held.kind as u32,
+                        pid,
+                    })
+                });
+                (Op::GetLk, reply)
+            }
+            Request::Flush {
+                ino,
+                fh,
+                lock_owner,
+            } => (
                 Op::Flush,
-                core.do_flush(ctx, ino, fh).map(|()| Reply::Empty),
+                core.do_flush(ctx, ino, fh, lock_owner)
+                    .map(|()| Reply::Empty),
             ),
             Request::OpenDir { ino, .. } => (
                 Op::OpenDir,
@@ -602,6 +656,7 @@ impl RingDispatch {
             Reply::StatFs(st) => encode::encode_statfs(payload, &st),
             Reply::Offset(off) => encode::encode_lseek(payload, off),
             Reply::Ioctl(data) => encode::encode_ioctl(payload, 0, &data),
+            Reply::Lock(lock) => encode::encode_lock(payload, &lock),
         };
         res.map_err(|err| {
             warn!("ring reply does not fit: {err}");
@@ -646,7 +701,7 @@ fn statfs(st: &libc::statvfs) -> Reply {
     })
 }
 
-fn malformed(header: &InHeader, err: &decode::DecodeError) -> i32 {
+pub(super) fn malformed(header: &InHeader, err: &decode::DecodeError) -> i32 {
     warn!("malformed ring request (opcode {}): {err}", header.opcode);
     libc::EIO
 }

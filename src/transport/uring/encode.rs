@@ -261,6 +261,11 @@ pub fn encode_statfs(buf: &mut [u8], st: &fuse_kstatfs) -> Result<usize, TooSmal
     put(buf, 0, &fuse_statfs_out { st })
 }
 
+/// GETLK: a `fuse_lk_out`, the conflicting lock (or the asked one with `F_UNLCK`).
+pub fn encode_lock(buf: &mut [u8], lock: &fuse_file_lock) -> Result<usize, TooSmall> {
+    put(buf, 0, lock)
+}
+
 /// GETXATTR and LISTXATTR with size 0: the size the value or list needs.
 pub fn encode_xattr_size(buf: &mut [u8], size: u32) -> Result<usize, TooSmall> {
     put(buf, 0, &fuse_getxattr_out { size, padding: 0 })

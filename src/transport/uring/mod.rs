@@ -4,5 +4,6 @@ pub mod abi;
 pub mod decode;
 pub mod dispatch;
 pub mod encode;
+mod lockwait;
 pub mod queue;
 pub mod setup;

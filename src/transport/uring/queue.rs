@@ -72,6 +72,15 @@ pub trait Serve: Send + Sync + 'static {
         io: AsyncIo,
         result: i32,
     );
+
+    /// Retries `deferred`: `true` when the reply is in the entry (commit it), `false` to
+    /// retry again after `deferred.delay`.
+    fn retry(
+        &self,
+        header: &mut [u8; HEADER_SIZE],
+        payload: &mut [u8],
+        deferred: &mut Deferred,
+    ) -> bool;
 }
 
 /// What serving a request came to.
@@ -80,6 +89,17 @@ pub enum Served {
     Done,
     /// Run this read or write on the queue's ring, then `Serve::complete`.
     Io(AsyncIo),
+    /// Not answerable yet (a lock another process holds): `Serve::retry` it after a while.
+    Later(Deferred),
+}
+
+/// A request waiting on something no SQE can wait for, retried on a timer of the queue's
+/// ring: the queue serves its other entries meanwhile.
+pub struct Deferred {
+    /// How long until the next retry.
+    pub delay: Duration,
+    /// What the server needs to retry it.
+    pub state: Box<dyn Any + Send>,
 }
 
 /// A read into, or a write from, the start of an entry's payload, run on the queue's ring with
@@ -119,6 +139,9 @@ struct Entry {
     iov: Box<[libc::iovec; 2]>,
     /// The read or write in flight for the request this entry holds, and its commit id.
     pending: Option<(AsyncIo, u64)>,
+    /// The request waiting for its retry timer, its commit id, and the timer's duration
+    /// (the TIMEOUT SQE points at it until its completion).
+    deferred: Option<(Deferred, u64, Box<types::Timespec>)>,
 }
 
 // SAFETY: the iovecs' raw pointers point into the entry's own heap buffers (the boxed
@@ -144,6 +167,7 @@ impl Entry {
             payload,
             iov,
             pending: None,
+            deferred: None,
         }
     }
 
@@ -272,6 +296,8 @@ fn register_sqe(dev: &OwnedFd, qid: u16, index: usize, entry: &Entry) -> squeue:
 
 /// Marks the `user_data` of a read or write SQE (the rest is the entry's index).
 const IO_TAG: u64 = 1 << 63;
+/// Marks the `user_data` of a deferred request's retry timer.
+const RETRY_TAG: u64 = 1 << 62;
 /// At most this many personalities per ring; past it they are all dropped and registered
 /// again as needed (callers are few in practice).
 const MAX_PERSONALITIES: usize = 1024;
@@ -295,6 +321,23 @@ fn io_sqe(io: &AsyncIo, payload: &mut [u8], index: usize, personality: u16) -> s
     sqe.personality(personality)
         .user_data(IO_TAG | index as u64)
         .into()
+}
+
+/// Parks entry `index`'s request as `deferred` and arms its retry timer.
+fn defer(
+    ring: &mut IoUring<squeue::Entry128, cqueue::Entry>,
+    entry: &mut Entry,
+    index: usize,
+    deferred: Deferred,
+    commit_id: u64,
+) -> io::Result<()> {
+    let timer = Box::new(types::Timespec::from(deferred.delay));
+    let sqe = opcode::Timeout::new(&*timer)
+        .build()
+        .user_data(RETRY_TAG | index as u64)
+        .into();
+    entry.deferred = Some((deferred, commit_id, timer));
+    push(ring, &sqe)
 }
 
 /// The COMMIT_AND_FETCH command answering the request entry `index` holds.
@@ -363,11 +406,24 @@ fn serve_queue(
         completions.clear();
         completions.extend(ring.completion().map(|cqe| (cqe.user_data(), cqe.result())));
         for &(user_data, result) in &completions {
-            let index = usize::try_from(user_data & !IO_TAG).unwrap_or(usize::MAX);
+            let index = usize::try_from(user_data & !(IO_TAG | RETRY_TAG)).unwrap_or(usize::MAX);
             let Some(entry) = entries.get_mut(index) else {
                 error!("FUSE io_uring queue {qid}: completion for unknown entry {user_data}");
                 continue;
             };
+            if user_data & RETRY_TAG != 0 {
+                let Some((mut deferred, commit_id, _timer)) = entry.deferred.take() else {
+                    error!("FUSE io_uring queue {qid}: retry timer for idle entry {index}");
+                    continue;
+                };
+                let header = &mut entry.header.0;
+                if serve.retry(header, entry.payload.as_mut_slice(), &mut deferred) {
+                    push(ring, &commit_sqe(dev, qid, index, commit_id))?;
+                } else {
+                    defer(ring, entry, index, deferred, commit_id)?;
+                }
+                continue;
+            }
             if user_data & IO_TAG != 0 {
                 io_done(
                     qid,
@@ -392,6 +448,9 @@ fn serve_queue(
                             let sqe = io_sqe(&io, entry.payload.as_mut_slice(), index, personality);
                             entry.pending = Some((io, commit_id));
                             push(ring, &sqe)?;
+                        }
+                        Served::Later(deferred) => {
+                            defer(ring, entry, index, deferred, commit_id)?;
                         }
                     }
                 }
