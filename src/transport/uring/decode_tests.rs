@@ -282,8 +282,53 @@ fn malformed_requests_are_errors() {
 }
 
 #[test]
+fn lock_requests_keep_owner_range_and_kind() {
+    let lk = fuse_file_lock {
+        start: 10,
+        end: u64::MAX >> 1,
+        r#type: libc::F_WRLCK as u32,
+        pid: 4242,
+    };
+    let a = fuse_lk_in {
+        fh: 5,
+        owner: 0xfeed,
+        lk,
+        lk_flags: FUSE_LK_FLOCK,
+        padding: 0,
+    };
+    let expected = Request::SetLk {
+        ino: 1,
+        fh: FileHandle(5),
+        owner: 0xfeed,
+        lock: lk,
+        flock: true,
+        wait: true,
+    };
+    assert_eq!(ok(FUSE_SETLKW, &area(&a), b""), expected);
+    let posix = fuse_lk_in { lk_flags: 0, ..a };
+    assert!(matches!(
+        ok(FUSE_SETLK, &area(&posix), b""),
+        Request::SetLk {
+            flock: false,
+            wait: false,
+            ..
+        }
+    ));
+    let get = ok(FUSE_GETLK, &area(&posix), b"");
+    assert_eq!(
+        get,
+        Request::GetLk {
+            ino: 1,
+            fh: FileHandle(5),
+            owner: 0xfeed,
+            lock: lk
+        }
+    );
+}
+
+#[test]
 fn other_opcodes_are_unsupported() {
-    assert_eq!(ok(FUSE_GETLK, &[], b""), Request::Unsupported(FUSE_GETLK));
+    assert_eq!(ok(FUSE_BMAP, &[], b""), Request::Unsupported(FUSE_BMAP));
     assert_eq!(ok(FUSE_SYNCFS, &[], b""), Request::Unsupported(FUSE_SYNCFS));
     assert_eq!(ok(FUSE_STATFS, &[], b""), Request::StatFs { ino: 1 });
 }
