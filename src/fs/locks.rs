@@ -191,9 +191,8 @@ impl UringFs {
                 holder.pid = pid;
             }
         }
-        if holder.ranges.is_empty() {
-            holders.remove(&key);
-        }
+        // An owner that holds nothing keeps its description until FLUSH or RELEASE: a
+        // lock/unlock loop would otherwise open and close a backing file each time.
         res
     }
 
