@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use fuser::BackingId;
+use crate::fs::passthrough::BackingFile;
 use lru::LruCache;
 use parking_lot::{Mutex, RwLock};
 
@@ -66,7 +66,7 @@ pub struct Inode {
     nlookup: AtomicU64,
     /// The kernel passthrough backing id while a file of this inode is open with one: the
     /// kernel allows one backing file per inode at a time. Open files hold the strong refs.
-    pub backing: Mutex<Weak<BackingId>>,
+    pub backing: Mutex<Weak<BackingFile>>,
     /// The `O_PATH|O_NOFOLLOW` fd every operation is relative to, while open. The fd LRU
     /// closes it (`None`) when the kernel holds more inodes than the fd budget; it is then
     /// reopened from `handle`. Never held while taking the LRU lock.

@@ -294,7 +294,13 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
             prepared
                 .start(
                     session.as_fd(),
-                    Arc::new(RingDispatch::new(Arc::clone(&core))),
+                    Arc::new(RingDispatch::new(
+                        Arc::clone(&core),
+                        session
+                            .as_fd()
+                            .try_clone_to_owned()
+                            .map_err(|e| format!("cannot dup /dev/fuse: {e}"))?,
+                    )),
                 )
                 .map_err(|e| format!("cannot start the io_uring queues: {e}"))?,
         ),

@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, OnceLock};
 
-use fuser::BackingId;
+use crate::fs::passthrough::BackingFile;
 
 use crate::creds::{CAP_FSETID, Caller};
 use crate::sys;
@@ -30,7 +30,7 @@ pub struct OpenFile {
     /// the kernel's writeback of mapped pages, whose lengths are not block multiples.
     buffered: OnceLock<OwnedFd>,
     /// Keeps the inode's passthrough backing id registered while this file is open.
-    pub backing: Option<Arc<BackingId>>,
+    pub backing: Option<Arc<BackingFile>>,
 }
 
 /// The credentials one data request on an open file runs with.
@@ -68,7 +68,7 @@ impl OpenFile {
         fd: OwnedFd,
         direct: bool,
         opener: Caller,
-        backing: Option<Arc<BackingId>>,
+        backing: Option<Arc<BackingFile>>,
     ) -> OpenFile {
         OpenFile {
             nodeid,

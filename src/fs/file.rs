@@ -1,4 +1,4 @@
-//! Open files: open, create, read, write, flush, copy_file_range, and passthrough backing ids.
+//! Open files: open, create, read, write, flush, copy_file_range.
 
 use std::ffi::OsStr;
 use std::io;
@@ -6,89 +6,26 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use fuser::{BackingId, FileHandle, FopenFlags, WriteFlags};
-use log::warn;
+use fuser::{FileHandle, FopenFlags, WriteFlags};
 
 use crate::attr::STATX_MASK;
 use crate::buffer::{AlignedBuf, is_aligned};
-use crate::creds::{CAP_SYS_ADMIN, Caller, CredGuard};
+use crate::creds::{Caller, CredGuard};
 use crate::datapath::CopyMethod;
 use crate::error::einval;
-use crate::inode::{Inode, Pinned};
+use crate::inode::Pinned;
 use crate::locks::LockKind;
 use crate::openfile::{IoRequest, OpenFile};
 use crate::options::CacheMode;
 use crate::sys::{self, EMPTY};
 
-use super::{Ctx, Entry, SET_ID_BITS, STATX_EMPTY, UringFs, entry_name};
-
-/// The ids passthrough backing files are registered with (the kernel's overflow uid and gid,
-/// `nobody`): with no groups and no capabilities beyond the CAP_SYS_ADMIN the registering
-/// ioctl needs, they give every caller's passthrough I/O an ordinary user's rights.
-const PASSTHROUGH_ID: u32 = 65534;
+use super::passthrough::BackingFile;
+use super::{Ctx, Entry, STATX_EMPTY, UringFs, entry_name};
 
 /// `__FMODE_EXEC` among an open's flags: the kernel opens the file to execute it.
 const FMODE_EXEC: i32 = 0x20;
 
 impl UringFs {
-    /// The passthrough backing id for an open of `inode` whose backing file is `fd`: the one
-    /// its open files share, or a new one registered from `fd`. `None` serves the open
-    /// through the daemon, as its caller.
-    ///
-    /// The kernel keeps one backing file per inode while any passthrough file of it is open,
-    /// does every passthrough read and write with the credentials captured at registration,
-    /// and refuses a non-passthrough open of the inode meanwhile (EIO). So one backing file
-    /// serves every caller, and it is registered with credentials that give no caller more
-    /// than an ordinary user's rights: `nobody`, no groups, no capabilities that matter to a
-    /// write. That is exact for every caller without capabilities; a capable caller (root)
-    /// gets less than natively on passthrough files (see the README). Setuid and setgid
-    /// files, where a capable writer keeps the bits natively, are served through the daemon
-    /// with direct I/O when no backing file is live, so that a later passthrough open of the
-    /// same inode is still allowed (only cached-mode opens block one).
-    pub(super) fn backing_for(
-        &self,
-        inode: &Inode,
-        fd: BorrowedFd<'_>,
-        register: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
-    ) -> Option<Arc<BackingId>> {
-        if !self.passthrough.load(Relaxed) || inode.file_type != libc::S_IFREG {
-            return None;
-        }
-        let mut slot = inode.backing.lock();
-        if let Some(id) = slot.upgrade() {
-            return Some(id);
-        }
-        match sys::statx(fd, EMPTY, libc::AT_EMPTY_PATH, libc::STATX_MODE) {
-            Ok(stx) if u32::from(stx.stx_mode) & SET_ID_BITS == 0 => {}
-            Ok(_) => return None,
-            Err(err) => {
-                warn!("statx of inode {} at open: {err}", inode.nodeid);
-                return None;
-            }
-        }
-        let nobody = Caller {
-            uid: PASSTHROUGH_ID,
-            gid: PASSTHROUGH_ID,
-            groups: Vec::new(),
-            caps: CAP_SYS_ADMIN,
-        };
-        let registered = self.creds.enter(&nobody).and_then(|_nobody| register(fd));
-        match registered {
-            Ok(id) => {
-                let id = Arc::new(id);
-                *slot = Arc::downgrade(&id);
-                Some(id)
-            }
-            Err(err) => {
-                warn!(
-                    "passthrough refused for inode {}: {err}; serving it through the daemon",
-                    inode.nodeid
-                );
-                None
-            }
-        }
-    }
-
     /// Runs a data request on `file` with the credentials `IoRequest` gives it (an SQE carries
     /// its submitter's).
     pub(super) fn io_as(
@@ -372,7 +309,7 @@ impl UringFs {
         ctx: &Ctx,
         ino: u64,
         flags: i32,
-        register: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
+        register: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingFile>,
     ) -> io::Result<Opened> {
         let (inode, fd, caller) = self.do_open(ctx, ino, flags)?;
         let backing = self.backing_for(&inode, fd.as_fd(), register);
@@ -389,7 +326,7 @@ impl UringFs {
         mode: u32,
         umask: u32,
         flags: i32,
-        register: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
+        register: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingFile>,
     ) -> io::Result<(Entry, Opened)> {
         let (entry, fd, caller) = self.do_create(ctx, parent, name, mode, umask, flags)?;
         let nodeid = entry.attr.ino.0;
@@ -406,7 +343,7 @@ impl UringFs {
         fd: OwnedFd,
         flags: i32,
         caller: Caller,
-        backing: Option<Arc<BackingId>>,
+        backing: Option<Arc<BackingFile>>,
     ) -> Opened {
         let direct = flags & libc::O_DIRECT != 0;
         let file = OpenFile::new(nodeid, fd, direct, caller, backing.clone());
@@ -487,7 +424,7 @@ pub(crate) struct Opened {
     /// `FOPEN_*` to answer with.
     pub flags: FopenFlags,
     /// The kernel passthrough backing id, when the file has one.
-    pub backing: Option<Arc<BackingId>>,
+    pub backing: Option<Arc<BackingFile>>,
 }
 
 /// An open file's read or write, ready for a transport's own ring.

@@ -24,12 +24,13 @@ use crate::sys::{self};
 use super::dir::{DirPlusSink, DirSink};
 use super::file::Opened;
 use super::locks::{LockRequest, LockStep};
+use super::passthrough::BackingFile;
 use super::xattr::XattrReply;
 use super::{Ctx, DevFuse, RingStart, Ttl, negative_entry_attr};
 use crate::locks::{LockKind, LockRange};
 use crate::transport::uring::queue::Prepared;
 use crate::transport::uring::setup::RING_MAX_WRITE;
-use fuser::{FileAttr, FileType};
+use fuser::{Errno, FileAttr, FileType};
 use std::time::Duration;
 
 thread_local! {
@@ -296,13 +297,18 @@ impl Filesystem for DevFuse {
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let t = Instant::now();
-        let res = self.open_file(&Ctx::from(req), ino.0, flags.0, |fd| reply.open_backing(fd));
+        let res = self.open_file(&Ctx::from(req), ino.0, flags.0, |fd| {
+            reply.open_backing(fd).map(BackingFile::Fuser)
+        });
         match self.finish(Op::Open, ino.0, t, res) {
             Ok(Opened {
                 fh,
                 flags,
-                backing: Some(id),
-            }) => reply.opened_passthrough(fh, flags, &id),
+                backing: Some(backing),
+            }) => match fuser_backing(&backing) {
+                Ok(id) => reply.opened_passthrough(fh, flags, id),
+                Err(e) => reply.error(e),
+            },
             Ok(opened) => reply.opened(opened.fh, opened.flags),
             Err(e) => reply.error(e),
         }
@@ -613,7 +619,7 @@ impl Filesystem for DevFuse {
         let t = Instant::now();
         let ctx = Ctx::from(req);
         let res = self.create_file(&ctx, parent.0, name, mode, umask, flags, |fd| {
-            reply.open_backing(fd)
+            reply.open_backing(fd).map(BackingFile::Fuser)
         });
         let (entry, opened) = match self.finish(Op::Create, parent.0, t, res) {
             Ok(created) => created,
@@ -621,15 +627,16 @@ impl Filesystem for DevFuse {
         };
         let ttl = self.ttl_of(&entry.attr, Ttl::Entry);
         let generation = Generation(entry.generation);
-        match opened.backing {
-            Some(id) => reply.created_passthrough(
+        match opened.backing.as_deref().map(fuser_backing) {
+            Some(Ok(id)) => reply.created_passthrough(
                 &ttl,
                 &entry.attr,
                 generation,
                 opened.fh,
                 opened.flags,
-                &id,
+                id,
             ),
+            Some(Err(e)) => reply.error(e),
             None => reply.created(&ttl, &entry.attr, generation, opened.fh, opened.flags),
         }
     }
@@ -751,6 +758,18 @@ fn prepare_ring(ring: &RingStart, config: &mut KernelConfig) -> Result<Prepared,
         .add_capabilities(InitFlags::FUSE_OVER_IO_URING)
         .map_err(|_| "the kernel refused FUSE_OVER_IO_URING".to_string())?;
     Ok(prepared)
+}
+
+/// The fuser registration of a backing file, which its replies need. The io_uring transport's
+/// registrations never reach here: while it runs, every open comes over it.
+fn fuser_backing(backing: &BackingFile) -> Result<&fuser::BackingId, Errno> {
+    match backing {
+        BackingFile::Fuser(id) => Ok(id),
+        BackingFile::Ring { id, .. } => {
+            error!("passthrough backing id {id} of the io_uring transport in a /dev/fuse reply");
+            Err(Errno::EIO)
+        }
+    }
 }
 
 impl DirSink for ReplyDirectory {

@@ -36,6 +36,7 @@ pub(crate) mod file;
 mod fileattr;
 mod handlers;
 pub(crate) mod locks;
+pub(crate) mod passthrough;
 pub(crate) mod xattr;
 
 pub use dir::OpenDir;

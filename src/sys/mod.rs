@@ -8,6 +8,7 @@
 
 mod creds;
 mod fileio;
+mod fuse;
 mod locks;
 mod names;
 mod process;
@@ -15,6 +16,7 @@ mod xattr;
 
 pub use creds::*;
 pub use fileio::*;
+pub use fuse::*;
 pub use locks::*;
 pub use names::*;
 pub use process::*;

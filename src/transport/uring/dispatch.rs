@@ -8,6 +8,7 @@
 
 use std::ffi::OsStr;
 use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use crate::creds::Caller;
 use crate::error::{errno_code, os};
 use crate::fs::dir::{DirPlusSink, DirSink};
 use crate::fs::file::Opened;
+use crate::fs::passthrough::BackingFile;
 use crate::fs::xattr::XattrReply;
 use crate::fs::{Ctx, Ttl, UringFs};
 use crate::locks::LockRange;
@@ -51,12 +53,22 @@ enum Reply {
 #[derive(Debug)]
 pub struct RingDispatch {
     pub(super) core: Arc<UringFs>,
+    /// The FUSE connection, where passthrough backing files are registered.
+    dev: Arc<OwnedFd>,
 }
 
 impl RingDispatch {
-    /// Serves requests on `core`.
-    pub fn new(core: Arc<UringFs>) -> RingDispatch {
-        RingDispatch { core }
+    /// Serves requests on `core` for the FUSE connection `dev`.
+    pub fn new(core: Arc<UringFs>, dev: OwnedFd) -> RingDispatch {
+        RingDispatch {
+            core,
+            dev: Arc::new(dev),
+        }
+    }
+
+    /// Registers `file` as a passthrough backing file on this connection.
+    fn register(&self, file: BorrowedFd<'_>) -> io::Result<BackingFile> {
+        BackingFile::register(&self.dev, file)
     }
 }
 
@@ -403,7 +415,8 @@ impl RingDispatch {
             ),
             Request::Open { ino, flags, .. } => (
                 Op::Open,
-                core.open_file(ctx, ino, flags, no_backing).map(Reply::Open),
+                core.open_file(ctx, ino, flags, |fd| self.register(fd))
+                    .map(Reply::Open),
             ),
             Request::Write {
                 ino,
@@ -528,11 +541,13 @@ impl RingDispatch {
                 ..
             } => (
                 Op::Create,
-                core.create_file(ctx, parent, name, mode, umask, flags, no_backing)
-                    .map(|(e, opened)| {
-                        let ttl = core.ttl_of(&e.attr, Ttl::Entry);
-                        Reply::Create(e.attr, e.generation, ttl, opened)
-                    }),
+                core.create_file(ctx, parent, name, mode, umask, flags, |fd| {
+                    self.register(fd)
+                })
+                .map(|(e, opened)| {
+                    let ttl = core.ttl_of(&e.attr, Ttl::Entry);
+                    Reply::Create(e.attr, e.generation, ttl, opened)
+                }),
             ),
             Request::Fallocate {
                 ino,
@@ -665,17 +680,17 @@ impl RingDispatch {
     }
 }
 
-/// The ring transport registers no passthrough backing files (passthrough mounts stay on
-/// `/dev/fuse`, see `setup::choose`), so an open never asks for one.
-fn no_backing(_fd: std::os::fd::BorrowedFd<'_>) -> io::Result<fuser::BackingId> {
-    Err(os(libc::ENOSYS))
-}
-
 fn open_out(opened: &Opened) -> OpenOut {
+    let (backing_id, passthrough_flag) = match opened.backing.as_deref() {
+        Some(BackingFile::Ring { id, .. }) => {
+            (i32::try_from(*id).unwrap_or(0), abi::FOPEN_PASSTHROUGH)
+        }
+        _ => (0, 0),
+    };
     OpenOut {
         fh: opened.fh,
-        open_flags: opened.flags.bits(),
-        backing_id: 0,
+        open_flags: opened.flags.bits() | passthrough_flag,
+        backing_id,
     }
 }
 

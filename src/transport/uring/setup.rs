@@ -60,9 +60,7 @@ pub fn choose(
     if opts.transport == TransportMode::DevFuse {
         return Ok((None, "/dev/fuse (-o transport=devfuse)".to_string()));
     }
-    let why_not = if opts.passthrough {
-        Some("-o passthrough is served over /dev/fuse only".to_string())
-    } else if opts.auto_unmount {
+    let why_not = if opts.auto_unmount {
         // After a SIGKILL the kernel releases an io_uring's files asynchronously, so when
         // fusermount3 sees the daemon gone, the connection still looks alive (no ENOTCONN)
         // and it leaves the mount in place.
@@ -147,7 +145,7 @@ mod tests {
         assert!(choose(&opts, &support(Some(false))).is_err());
         assert!(choose(&opts, &support(Some(true))).unwrap().0.is_some());
         opts.apply("passthrough").unwrap();
-        assert!(choose(&opts, &support(Some(true))).is_err());
+        assert!(choose(&opts, &support(Some(true))).unwrap().0.is_some());
         let mut opts = MountOptions::default();
         opts.apply("auto_unmount,allow_other").unwrap();
         let (plan, line) = choose(&opts, &support(Some(true))).unwrap();
