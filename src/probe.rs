@@ -63,7 +63,7 @@ fn has(call: NewSyscall) -> bool {
     }
 }
 
-/// The io_uring opcodes the ring pool submits (src/ring.rs), all 5.6/5.7.
+/// The io_uring opcodes the ring pool submits (src/ring/), all 5.6/5.7.
 const RING_OPS: [(u8, &str); 7] = [
     (opcode::Read::CODE, "READ"),
     (opcode::Write::CODE, "WRITE"),

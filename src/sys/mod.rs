@@ -1,4 +1,4 @@
-//! The only module (with `ring.rs`) that talks to libc: one small safe wrapper per syscall.
+//! The only module (with `ring/`) that talks to libc: one small safe wrapper per syscall.
 //!
 //! Every wrapper takes borrowed fds and `&CStr` names and returns `io::Result`; errno is read
 //! right after the call. Nothing here resolves a path from `AT_FDCWD` except the start-up

@@ -9,7 +9,7 @@
 //! entry holds a request, and one COMMIT_AND_FETCH SQE both answers it and re-arms the entry.
 //! A completion of `-ENOTCONN` is the connection's end.
 //!
-//! With `sys/` and `ring.rs`, one of the modules allowed `unsafe`: a URING_CMD hands the
+//! With `sys/` and `ring/`, one of the modules allowed `unsafe`: a URING_CMD hands the
 //! kernel buffer pointers it keeps, which no safe wrapper can check. The buffers live in the
 //! `Entry`s, which the queue thread owns for its whole life, so they outlive every command that
 //! points at them (the kernel drops its pointers when the connection ends, which is when the
