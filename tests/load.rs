@@ -560,10 +560,15 @@ impl Report {
         let mut s = String::new();
         let total: u64 = self.ops.values().map(|v| v.0).sum();
         let failed: u64 = self.ops.values().map(|v| v.1).sum();
+        let limit = match (self.size.ops, self.size.seconds) {
+            (0, secs) => format!("{secs} s each"),
+            (ops, 0) => format!("{ops} operations each"),
+            (ops, secs) => format!("{ops} operations or {secs} s each"),
+        };
         let _ = writeln!(
             s,
-            "## {} — {} clients, {} ops/client limit, {} s limit, seed {:#x}",
-            self.transport, self.size.clients, self.size.ops, self.size.seconds, self.size.seed
+            "## {} — {} clients, {limit}, seed {:#x}",
+            self.transport, self.size.clients, self.size.seed
         );
         let _ = writeln!(
             s,
