@@ -66,6 +66,14 @@ const FDS_PER_CLIENT: usize = MAX_FILES + 4;
 /// it counts files, not time.
 const FD_SLACK: usize = 64;
 
+/// How long the daemon may take, once the clients are gone, to have forgotten the inodes of
+/// deleted files: a hang detector for FORGETs that never come, not a timing check.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Fds the settled daemon may hold beyond its idle count and one per live file (a
+/// buffered twin fd or a ring being set up; no file is open any more).
+const SETTLED_SLACK: usize = 8;
+
 /// How much more RSS the last third of the run may show than the first third (max against
 /// max). The clients' working set is the same throughout (bounded files and xattrs), so a
 /// daemon without a leak stays flat after warming up; 32 MiB is room for allocator
@@ -553,6 +561,9 @@ struct Report {
     samples: Vec<Sample>,
     /// The daemon's fds before the clients started.
     idle_fds: usize,
+    /// The daemon's fds once the clients were gone and it had forgotten every inode but
+    /// the live ones.
+    settled_fds: usize,
 }
 
 impl Report {
@@ -609,11 +620,13 @@ impl Report {
         let (first, last) = thirds(&self.samples);
         let _ = writeln!(
             s,
-            "\nRSS max first third {:.1} MiB, last third {:.1} MiB; fds max {} (bound {})",
+            "\nRSS max first third {:.1} MiB, last third {:.1} MiB; fds max {} (bound {}), \
+             {} once the clients were gone and the daemon had forgotten the deleted files",
             first as f64 / 1024.0,
             last as f64 / 1024.0,
             self.samples.iter().map(|x| x.fds).max().unwrap_or(0),
-            self.fd_bound()
+            self.fd_bound(),
+            self.settled_fds
         );
         s
     }
@@ -816,6 +829,39 @@ fn run_load(opts: &[&str], size: Size) -> Report {
             )
         })
         .collect();
+    // Once the clients are gone, the kernel holds at most the live files, the client
+    // directories and the root (fewer if it dropped unused inodes from its cache: memory
+    // pressure, or another process's drop_caches on this shared machine), and the daemon
+    // must have let go of every other inode. The FORGETs of unlinked and renamed-over files
+    // arrive asynchronously: poll for them; the deadline only catches inodes never
+    // forgotten.
+    let files: usize = results.iter().map(|r| r.files.len()).sum();
+    let live_inodes = (1 + size.clients + files) as u64;
+    let settle_start = Instant::now();
+    loop {
+        let c = g.counters();
+        if c.inodes <= live_inodes {
+            break;
+        }
+        assert!(
+            settle_start.elapsed() < SETTLE_LIMIT,
+            "the daemon still knows {} inodes {SETTLE_LIMIT:?} after the clients ended, but \
+             only {live_inodes} exist (root, {} directories, {files} files): inodes leak\n{}",
+            c.inodes,
+            size.clients,
+            c.line
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let settled_fds = sample(pid, start.elapsed()).expect("sample the daemon").fds;
+    assert!(
+        settled_fds <= idle.fds + files + SETTLED_SLACK,
+        "with the clients gone and {files} files left, the daemon holds {settled_fds} fds, \
+         more than its {} idle ones (the root and the directories) plus one per file plus \
+         {SETTLED_SLACK}: fds leak",
+        idle.fds
+    );
+
     let mut ops: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for r in &results {
         for (k, (d, f)) in &r.ops {
@@ -828,7 +874,7 @@ fn run_load(opts: &[&str], size: Size) -> Report {
         transport,
         size,
         ops,
-        files: results.iter().map(|r| r.files.len()).sum(),
+        files,
         fsynced: results
             .iter()
             .map(|r| r.files.values().filter(|f| f.1).count())
@@ -840,6 +886,7 @@ fn run_load(opts: &[&str], size: Size) -> Report {
         elapsed,
         samples,
         idle_fds: idle.fds,
+        settled_fds,
     };
     eprintln!("{}", report.render());
 
