@@ -20,15 +20,13 @@
 
 mod common;
 
+use common::loopfs::*;
 use common::*;
-use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Size of each loop fs. Small, so filling it takes well under a second, but big enough that
@@ -55,264 +53,18 @@ const TOLERANCE: u64 = 64 * BLOCK;
 /// What root writes into its reserve once a limited writer is stopped.
 const ROOT_EXTRA: u64 = 1 << 20;
 
-// ---------------------------------------------------------------------------------------------
-// Prerequisites
-// ---------------------------------------------------------------------------------------------
-
-/// `name` in `$PATH` or the sbin directories (which a root `$PATH` may lack).
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Whether these tests can run: root, `/dev/fuse` ([`require_root_and_fuse`]) and loop devices,
-/// `losetup`, `mkfs.ext4`, `mount`. Under `CI=true` a missing piece panics (a silent skip would
-/// hide a broken CI); elsewhere the test prints why it skips.
-fn require_loop_ext4() -> bool {
-    if !require_root_and_fuse() {
-        return false;
-    }
-    let mut missing: Vec<String> = ["losetup", "mkfs.ext4", "mount"]
-        .into_iter()
-        .filter(|t| find_tool(t).is_none())
-        .map(|t| format!("{t} (not in $PATH, /usr/sbin or /sbin)"))
-        .collect();
-    if !Path::new("/dev/loop-control").exists() {
-        missing.push("/dev/loop-control".into());
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = format!(
-        "missing {}; the space-limit tests need loop devices and e2fsprogs",
-        missing.join(", ")
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("!!! CI=true but the space-limit tests cannot run: {reason}. Refusing to skip. !!!");
-    }
-    // Straight to stderr: libtest captures eprintln! of a passing test.
-    let test = std::thread::current().name().unwrap_or("?").to_string();
-    let _ = io::stderr().write_all(format!("SKIP: {test}: {reason}\n").as_bytes());
-    false
-}
-
-/// Runs `program args` and panics with its output unless it succeeds.
-fn run_ok(program: &str, args: &[&OsStr]) -> Output {
-    let path = find_tool(program).unwrap_or_else(|| PathBuf::from(program));
-    let out = Command::new(&path)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", path.display()));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-// ---------------------------------------------------------------------------------------------
-// The loop fs
-// ---------------------------------------------------------------------------------------------
-
-/// A fresh ext4 in an image file under `/var/tmp`, on a loop device, mounted on a directory
-/// beside the image. Drop unmounts it, detaches the loop device and removes the image, also
-/// when the test panicked, and whatever part of the setup was done: the fields record it.
-struct LoopExt4 {
-    /// `/var/tmp/uringfs-limits-<pid>-<n>`: holds the image and the mount point.
-    dir: PathBuf,
-    /// The image file.
-    image: PathBuf,
-    /// Where the fs is mounted.
-    root: PathBuf,
-    /// The loop device (`/dev/loopN`), once attached.
-    dev: Option<String>,
-    /// Whether `root` is mounted.
-    mounted: bool,
-}
-
-impl LoopExt4 {
-    /// Makes, attaches and mounts the fs with the extra mount options `opts` (`""` for none).
-    fn new(opts: &str) -> LoopExt4 {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = PathBuf::from(format!(
-            "/var/tmp/uringfs-limits-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        if dir.exists() {
-            // Left over from a crashed run with the same pid (its mount and loop device die
-            // with the machine's state, not with the directory).
-            let _ = fs::remove_dir_all(&dir);
-        }
-        fs::create_dir_all(&dir).expect("create the loop fs directory");
-        let mut lo = LoopExt4 {
-            image: dir.join("ext4.img"),
-            root: dir.join("fs"),
-            dir,
-            dev: None,
-            mounted: false,
-        };
-        fs::create_dir(&lo.root).expect("create the loop fs mount point");
-        for d in [&lo.dir, &lo.root] {
-            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).expect("chmod 755");
-        }
-        File::create(&lo.image)
-            .and_then(|f| f.set_len(IMAGE_BYTES))
-            .expect("create the image");
-        let reserved = RESERVED_PERCENT.to_string();
-        let block = BLOCK.to_string();
-        // Inode tables and journal initialised now, not by a kernel thread after mount.
-        run_ok(
-            "mkfs.ext4",
-            &[
-                "-q".as_ref(),
-                "-F".as_ref(),
-                "-m".as_ref(),
-                reserved.as_ref(),
-                "-b".as_ref(),
-                block.as_ref(),
-                "-E".as_ref(),
-                "lazy_itable_init=0,lazy_journal_init=0,nodiscard".as_ref(),
-                lo.image.as_os_str(),
-            ],
-        );
-        let out = run_ok(
-            "losetup",
-            &["--find".as_ref(), "--show".as_ref(), lo.image.as_os_str()],
-        );
-        let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(dev.starts_with("/dev/loop"), "losetup printed {dev:?}");
-        lo.dev = Some(dev.clone());
-        let mut args: Vec<&OsStr> = vec!["-t".as_ref(), "ext4".as_ref()];
-        if !opts.is_empty() {
-            args.extend([OsStr::new("-o"), OsStr::new(opts)]);
-        }
-        args.extend([OsStr::new(&dev), lo.root.as_os_str()]);
-        run_ok("mount", &args);
-        lo.mounted = true;
-        assert!(
-            mount_at(&lo.root).is_some_and(|m| m.fstype == "ext4"),
-            "no ext4 mounted at {}",
-            lo.root.display()
-        );
-        lo
-    }
-
-    /// A new world-writable directory `name` on the fs.
-    fn subdir(&self, name: &str) -> PathBuf {
-        let d = self.root.join(name);
-        fs::create_dir(&d).expect("create a directory on the loop fs");
-        fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).expect("chmod 777");
-        d
-    }
-
-    /// Writes everything out (and commits the journal, so freed blocks count as free).
-    fn sync(&self) {
-        let dir = File::open(&self.root).expect("open the loop fs root");
-        // SAFETY: plain syscall on an fd we own.
-        let rc = unsafe { libc::syncfs(dir.as_raw_fd()) };
-        assert_eq!(rc, 0, "syncfs: {}", io::Error::last_os_error());
-    }
-
-    /// Synced free space.
-    fn space(&self) -> Space {
-        self.sync();
-        Space::of(&self.root)
-    }
-}
-
-impl Drop for LoopExt4 {
-    fn drop(&mut self) {
-        // Never panics: a panic while the test is already unwinding would abort.
-        if self.mounted {
-            let c = cpath(&self.root);
-            let mut unmounted = false;
-            // The daemon may take a moment after its own unmount to close its fds.
-            for _ in 0..100 {
-                // SAFETY: valid C string, live during the call.
-                if unsafe { libc::umount2(c.as_ptr(), libc::UMOUNT_NOFOLLOW) } == 0 {
-                    unmounted = true;
-                    break;
-                }
-                if io::Error::last_os_error().raw_os_error() != Some(libc::EBUSY) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if !unmounted {
-                eprintln!(
-                    "warning: {} still busy, unmounting lazily",
-                    self.root.display()
-                );
-                lazy_unmount(&self.root);
-            }
-        }
-        if let Some(dev) = &self.dev {
-            // After a lazy unmount the kernel detaches the device when its last user goes
-            // (losetup -d sets autoclear on a busy device).
-            match Command::new(find_tool("losetup").unwrap_or_else(|| "losetup".into()))
-                .args(["-d", dev])
-                .stdin(Stdio::null())
-                .output()
-            {
-                Ok(out) if out.status.success() => wait_detached(dev),
-                Ok(out) => eprintln!(
-                    "warning: losetup -d {dev}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ),
-                Err(e) => eprintln!("warning: losetup -d {dev}: {e}"),
-            }
-        }
-        if let Err(e) = fs::remove_dir_all(&self.dir) {
-            eprintln!("warning: could not remove {}: {e}", self.dir.display());
-        }
-    }
-}
-
-/// Waits until loop device `dev` has no backing file. `LOOP_CLR_FD` only marks a device that
-/// someone else still has open (a parallel `mount` or `losetup` probing it) for detaching
-/// at its last close, so `losetup -d` can return before the device is free.
-fn wait_detached(dev: &str) {
-    let name = dev.trim_start_matches("/dev/");
-    let bound = PathBuf::from(format!("/sys/block/{name}/loop/backing_file"));
-    for _ in 0..200 {
-        if !bound.exists() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    eprintln!("warning: {dev} still bound 10 s after losetup -d");
-}
-
-/// Free space of a fs, in bytes.
-#[derive(Debug, Clone, Copy)]
-struct Space {
-    /// Free for root (`f_bfree`): includes the `-m` reserve and ext4's own 2 %.
-    free: u64,
-    /// Free for everyone else (`f_bavail`).
-    avail: u64,
-}
-
-impl Space {
-    fn of(path: &Path) -> Space {
-        let st = statvfs(path).expect("statvfs");
-        Space {
-            free: st.f_bfree * st.f_frsize,
-            avail: st.f_bavail * st.f_frsize,
-        }
-    }
-
-    /// What only a writer with a right to the reserve may use.
-    fn reserve(&self) -> u64 {
-        self.free - self.avail
-    }
+/// A fresh loop fs of [`IMAGE_BYTES`] with [`RESERVED_PERCENT`] reserved, mounted with `opts`.
+fn limits_fs(opts: &str) -> LoopExt4 {
+    LoopExt4::new(
+        &Mkfs {
+            bytes: IMAGE_BYTES,
+            block: BLOCK,
+            reserved_percent: RESERVED_PERCENT,
+            inodes: None,
+            deterministic: false,
+        },
+        opts,
+    )
 }
 
 /// `a` and `b` are within [`TOLERANCE`] of each other.
@@ -553,7 +305,7 @@ fn user_write_stops_at_the_reserved_blocks() {
     if !require_loop_ext4() {
         return;
     }
-    let lo = LoopExt4::new("");
+    let lo = limits_fs("");
     let native = lo.subdir("native");
     let g = mount_on(lo.subdir("backing"), native.clone());
     let fresh = lo.space();
@@ -589,7 +341,7 @@ fn capless_root_write_meets_the_reserve_as_natively() {
     }
     // resuid 0 (default): fsuid 0 may use the reserve, capabilities or not.
     {
-        let lo = LoopExt4::new("");
+        let lo = limits_fs("");
         let native = lo.subdir("native");
         let g = mount_on(lo.subdir("backing"), native.clone());
         let fresh = lo.space();
@@ -608,7 +360,7 @@ fn capless_root_write_meets_the_reserve_as_natively() {
     }
     // resuid 65534: only CAP_SYS_RESOURCE opens the reserve.
     {
-        let lo = LoopExt4::new("resuid=65534");
+        let lo = limits_fs("resuid=65534");
         let native = lo.subdir("native");
         let g = mount_on(lo.subdir("backing"), native.clone());
         let fresh = lo.space();
@@ -637,7 +389,7 @@ fn root_write_uses_the_reserve_as_natively() {
         return;
     }
     for (opts, reserve_open) in [("", true), ("resuid=65534", has_cap_sys_resource())] {
-        let lo = LoopExt4::new(opts);
+        let lo = limits_fs(opts);
         let native = lo.subdir("native");
         let g = mount_on(lo.subdir("backing"), native.clone());
         let fresh = lo.space();
@@ -884,7 +636,7 @@ fn user_shared_mapping_stays_out_of_the_reserve() {
     if !require_loop_ext4() {
         return;
     }
-    let lo = LoopExt4::new("");
+    let lo = limits_fs("");
     let native = lo.subdir("native");
     let backing = lo.subdir("backing");
     let g = mount_on(backing.clone(), native.clone());
@@ -956,7 +708,7 @@ fn loop_fs_is_gone_after_a_panic() {
     }
     let seen = std::sync::Mutex::new(None);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let lo = LoopExt4::new("");
+        let lo = limits_fs("");
         *seen.lock().expect("lock") = Some((lo.dir.clone(), lo.root.clone(), lo.dev.clone()));
         fs::write(lo.root.join("x"), b"x").expect("write on the loop fs");
         panic!("deliberate panic with the loop fs mounted");
@@ -991,7 +743,7 @@ fn user_in_resgid_group_write_uses_the_reserve_as_natively() {
     if !require_loop_ext4() {
         return;
     }
-    let lo = LoopExt4::new(&format!("resgid={RESGID}"));
+    let lo = limits_fs(&format!("resgid={RESGID}"));
     let native = lo.subdir("native");
     let g = mount_on(lo.subdir("backing"), native.clone());
     let fresh = lo.space();
@@ -1014,7 +766,7 @@ fn user_in_resgid_group_shared_mapping_uses_the_reserve_as_natively() {
     if !require_loop_ext4() {
         return;
     }
-    let lo = LoopExt4::new(&format!("resgid={RESGID}"));
+    let lo = limits_fs(&format!("resgid={RESGID}"));
     let native = lo.subdir("native");
     let backing = lo.subdir("backing");
     let g = mount_on(backing.clone(), native.clone());
@@ -1119,7 +871,7 @@ fn daemon_groups_do_not_open_the_reserve_to_a_user() {
     if !require_loop_ext4() {
         return;
     }
-    let lo = LoopExt4::new(&format!("resgid={RESGID}"));
+    let lo = limits_fs(&format!("resgid={RESGID}"));
     let native = lo.subdir("native");
     let backing = lo.subdir("backing");
     let d = GroupDaemon::start(&backing, &[RESGID]);

@@ -12,6 +12,8 @@
 // Each test crate includes this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod loopfs;
+
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt::Debug;
