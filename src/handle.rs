@@ -43,6 +43,11 @@ impl<T> HandleTable<T> {
         self.handles.write().remove(&id)
     }
 
+    /// Whether any open handle satisfies `pred`.
+    pub fn any(&self, pred: impl Fn(&T) -> bool) -> bool {
+        self.handles.read().values().any(|h| pred(h))
+    }
+
     /// Number of open handles.
     pub fn len(&self) -> usize {
         self.handles.read().len()

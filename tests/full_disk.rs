@@ -4,8 +4,8 @@
 //! Each test makes two ext4 images from the same [`Mkfs`] spec (64 MiB, 4 KiB blocks, no
 //! root reserve, a fixed UUID and hash seed): the native directory lives on one, the mount's
 //! BACKING on the other, so both start from the same free space and the same operations meet
-//! the same limits. Every test runs on both FUSE transports (`_io_uring` forces FUSE over
-//! io_uring, `_devfuse` forces `/dev/fuse`). The writer is the test's own root thread; the
+//! the same limits. Every test runs on the default FUSE transport, which scripts/test makes FUSE
+//! over io_uring in one pass of the suite and `/dev/fuse` in the other. The writer is the test's own root thread; the
 //! reserve and the writers' rights are tests/limits.rs's subject.
 //!
 //! Exactness. The number of inodes is fixed by mkfs, so running out of inodes is compared
@@ -43,9 +43,9 @@ const CHUNK: usize = BLOCK as usize;
 /// the header): 64 blocks, 0.4 % of the image. Measured differences were a few blocks.
 const TOLERANCE: u64 = 64 * BLOCK;
 
-/// The transport option of each test variant.
-const IO_URING: &[&str] = &["transport=io_uring"];
-const DEVFUSE: &[&str] = &["transport=devfuse"];
+/// Mount options: the default transport, which is FUSE over io_uring when the fuse module's
+/// `enable_uring` is on and `/dev/fuse` otherwise. scripts/test runs the suite once each way.
+const DEFAULT_TRANSPORT: &[&str] = &[];
 
 /// The images' spec; `inodes` for the tests that run out of inodes.
 fn spec(inodes: Option<u32>) -> Mkfs {
@@ -78,7 +78,10 @@ impl FullDisk {
         dirs.native = native_fs.subdir("d");
         dirs.backing = backing_fs.subdir("d");
         let g = MountGuard::start(dirs, &[], opts);
-        let want_ring = opts.contains(&"transport=io_uring");
+        let want_ring = match opts.iter().find_map(|o| o.strip_prefix("transport=")) {
+            Some(forced) => forced == "io_uring",
+            None => ring_enabled(),
+        };
         assert_eq!(
             g.over_io_uring(),
             want_ring,
@@ -268,6 +271,36 @@ fn same_enospc<T: PartialEq + std::fmt::Debug>(what: &str, n: io::Result<T>, m: 
     same(what, n, m);
 }
 
+/// Fills, on both sides, whatever a journal commit or the end of a delayed allocation freed
+/// since the disk filled (ext4 hands back reserved blocks asynchronously), so the next check
+/// meets a disk that is full on both sides, not one with a few blocks free on one of them.
+fn full_again(fd: &FullDisk) {
+    pair(fd, top_up);
+}
+
+/// Appends [`CHUNK`]s to `dir/top-up` until ENOSPC, syncs, and repeats until a write right
+/// after a sync fails too.
+fn top_up(dir: &Path) {
+    use std::io::Write as _;
+    let path = dir.join("top-up");
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let buf = vec![0x11_u8; CHUNK];
+    for _ in 0..20 {
+        let _ = f.sync_all();
+        let mut wrote = false;
+        while (&f).write_all(&buf).is_ok() {
+            wrote = true;
+        }
+        if !wrote {
+            return;
+        }
+    }
+}
+
 /// Both sides stopped within [`TOLERANCE`] bytes of each other.
 #[track_caller]
 fn assert_close(what: &str, n: u64, m: u64) {
@@ -383,14 +416,18 @@ fn write_until_full(opts: &[&str]) {
 
     // The disk is full now.
     let one = vec![0xa5_u8; CHUNK];
+    full_again(&fd);
     let (n, m) = pair(&fd, |d| create(&d.join("more"))?.write_at(&one, 0));
     same_enospc("pwrite to a new file on the full disk", n, m);
+    full_again(&fd);
     let (n, m) = pair(&fd, |d| fs::create_dir(d.join("newdir")));
     same_enospc("mkdir on the full disk", n, m);
+    full_again(&fd);
     let (n, m) = pair(&fd, |d| {
         fallocate(&create(&d.join("falloc"))?, 0, 0, 1 << 20)
     });
     same_enospc("fallocate 1 MiB on the full disk", n, m);
+    full_again(&fd);
     let (n, m) = pair(&fd, |d| {
         let src = File::open(d.join("precious1"))?;
         let len = src.metadata()?.len();
@@ -398,11 +435,13 @@ fn write_until_full(opts: &[&str]) {
     });
     same_enospc("copy_file_range on the full disk", n, m);
     // A symlink target longer than the 60 bytes an inode holds needs a block.
+    full_again(&fd);
     let (n, m) = pair(&fd, |d| {
         std::os::unix::fs::symlink("t".repeat(200), d.join("longlink"))
     });
     same_enospc("symlink with a 200-byte target on the full disk", n, m);
     // An xattr too big for the inode's own space needs a block.
+    full_again(&fd);
     let (n, m) = pair(&fd, |d| {
         lsetxattr(&d.join("precious2"), "user.big", &[7; 2048], 0)
     });
@@ -423,7 +462,7 @@ fn write_until_full(opts: &[&str]) {
     assert_precious(&fd.g.backing, &files, "in BACKING while the disk is full");
 
     // Freeing space through the mount makes writes work again.
-    unlink_both(&fd, &["fill"]);
+    unlink_both(&fd, &["fill", "top-up"]);
     let big = vec![0x3c_u8; 4 << 20];
     let (n, m) = pair(&fd, |d| {
         let f = create(&d.join("after"))?;
@@ -445,13 +484,8 @@ fn write_until_full(opts: &[&str]) {
 }
 
 #[test]
-fn write_until_full_io_uring() {
-    write_until_full(IO_URING);
-}
-
-#[test]
-fn write_until_full_devfuse() {
-    write_until_full(DEVFUSE);
+fn write_until_full_as_natively() {
+    write_until_full(DEFAULT_TRANSPORT);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -573,13 +607,8 @@ fn fallocate_until_full(opts: &[&str]) {
 }
 
 #[test]
-fn fallocate_until_full_io_uring() {
-    fallocate_until_full(IO_URING);
-}
-
-#[test]
-fn fallocate_until_full_devfuse() {
-    fallocate_until_full(DEVFUSE);
+fn fallocate_until_full_as_natively() {
+    fallocate_until_full(DEFAULT_TRANSPORT);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -671,13 +700,8 @@ fn copy_file_range_until_full(opts: &[&str]) {
 }
 
 #[test]
-fn copy_file_range_until_full_io_uring() {
-    copy_file_range_until_full(IO_URING);
-}
-
-#[test]
-fn copy_file_range_until_full_devfuse() {
-    copy_file_range_until_full(DEVFUSE);
+fn copy_file_range_until_full_as_natively() {
+    copy_file_range_until_full(DEFAULT_TRANSPORT);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -746,25 +770,19 @@ fn inodes_run_out(opts: &[&str]) {
 }
 
 #[test]
-fn inodes_run_out_io_uring() {
-    inodes_run_out(IO_URING);
-}
-
-#[test]
-fn inodes_run_out_devfuse() {
-    inodes_run_out(DEVFUSE);
+fn inodes_run_out_as_natively() {
+    inodes_run_out(DEFAULT_TRANSPORT);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Known difference (a repro, ignored: it fails while the difference exists)
+// Unlink frees at once
 // ---------------------------------------------------------------------------------------------
 
 /// Natively, unlinking a file nobody holds open frees its inode at once, so on a filesystem
-/// out of inodes a create right after an unlink always succeeds. Through the mount the
-/// daemon still holds the unlinked inode's `O_PATH` fd until the kernel's FORGET arrives
-/// (asynchronously, a few ms later), so ext4 keeps the inode as an orphan and the create can
-/// fail with ENOSPC: 8 to 17 times in 1,000 tries here, on both transports. `cargo test --test
-/// full_disk -- --ignored repro_` runs it.
+/// out of inodes a create right after an unlink always succeeds. The daemon's `O_PATH` fd of
+/// the inode would keep it as an orphan until the kernel's FORGET arrives (asynchronously, a
+/// few ms later; the create then failed with ENOSPC 8 to 17 times in 1,000 tries), so the
+/// unlink closes that fd itself.
 fn create_right_after_unlink(opts: &[&str]) {
     if !require_loop_ext4() {
         return;
@@ -808,16 +826,13 @@ fn create_right_after_unlink(opts: &[&str]) {
 }
 
 #[test]
-#[ignore = "repro of a known difference: fails while the daemon holds unlinked inodes until FORGET"]
-fn repro_create_right_after_unlink_io_uring() {
-    create_right_after_unlink(IO_URING);
+fn create_right_after_unlink_as_natively() {
+    create_right_after_unlink(DEFAULT_TRANSPORT);
 }
 
-#[test]
-#[ignore = "repro of a known difference: fails while the daemon holds unlinked inodes until FORGET"]
-fn repro_create_right_after_unlink_devfuse() {
-    create_right_after_unlink(DEVFUSE);
-}
+// ---------------------------------------------------------------------------------------------
+// Known difference (a repro, ignored: it fails while the difference exists)
+// ---------------------------------------------------------------------------------------------
 
 /// A fallocate that fails with ENOSPC may still have allocated part of the range and grown
 /// the file (ext4 keeps what it got). Natively the next `stat` shows it. Through the mount a
@@ -845,12 +860,6 @@ fn stat_after_failed_fallocate(opts: &[&str]) {
 
 #[test]
 #[ignore = "repro of a known difference: stale size after a failed fallocate"]
-fn repro_stat_after_failed_fallocate_io_uring() {
-    stat_after_failed_fallocate(IO_URING);
-}
-
-#[test]
-#[ignore = "repro of a known difference: stale size after a failed fallocate"]
-fn repro_stat_after_failed_fallocate_devfuse() {
-    stat_after_failed_fallocate(DEVFUSE);
+fn repro_stat_after_failed_fallocate() {
+    stat_after_failed_fallocate(DEFAULT_TRANSPORT);
 }

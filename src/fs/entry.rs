@@ -4,15 +4,16 @@ use std::ffi::{CStr, OsStr};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use fuser::RenameFlags;
 
 use crate::attr::STATX_MASK;
-use crate::inode::{Pinned, ROOT_ID};
+use crate::inode::{InodeKey, Pinned, ROOT_ID};
 use crate::sys::{self, EMPTY};
 
-use super::{Ctx, Entry, STATX_EMPTY, UringFs, entry_name, lookup_name};
+use super::{Ctx, Entry, STATX_EMPTY, UringFs, entry_name, key_of, lookup_name};
 
 impl UringFs {
     /// Looks `name` up in `parent`: one `openat(O_PATH|O_NOFOLLOW)`, then a statx of the fd
@@ -124,7 +125,44 @@ impl UringFs {
         let parent = self.inode(parent)?;
         let name = entry_name(name)?;
         let _caller = self.as_caller(req)?;
-        sys::unlinkat(parent.fd(), &name, flags)
+        let victim = self.identify_name(parent.fd(), &name);
+        sys::unlinkat(parent.fd(), &name, flags)?;
+        drop(_caller);
+        self.let_go_if_unlinked(victim);
+        Ok(())
+    }
+
+    /// What `name` in `dir` is, before an unlink or rename may remove its last link.
+    fn identify_name(&self, dir: BorrowedFd<'_>, name: &CStr) -> Option<InodeKey> {
+        sys::statx(dir, name, libc::AT_SYMLINK_NOFOLLOW, libc::STATX_INO)
+            .ok()
+            .map(|stx| key_of(&stx))
+    }
+
+    /// After an unlink or a rename over it: the table's `O_PATH` fd of a file whose last
+    /// link is gone is all that keeps it (and its blocks) in the backing fs until the
+    /// kernel's FORGET arrives, some milliseconds later; natively the space is free at once.
+    /// So that fd closes now, unless a file of the inode is open (its getattr still reads
+    /// the fd). Later uses of the inode reopen it by handle: ESTALE, as for a deleted file.
+    /// Not for directories: a removed directory may still be a process's working directory,
+    /// whose `stat .` natively succeeds.
+    fn let_go_if_unlinked(&self, victim: Option<InodeKey>) {
+        let Some(inode) = victim.and_then(|key| self.inodes.get_by_key(&key)) else {
+            return;
+        };
+        if inode.file_type == libc::S_IFDIR || self.files.any(|f| f.nodeid == inode.nodeid) {
+            return;
+        }
+        // (An fd the LRU closed already cannot be reopened: nothing holds the file then.)
+        let Ok(pinned) = self.inodes.pin(Arc::clone(&inode)) else {
+            return;
+        };
+        let unlinked = sys::statx(pinned.fd(), EMPTY, STATX_EMPTY, libc::STATX_NLINK)
+            .is_ok_and(|stx| stx.stx_nlink == 0);
+        drop(pinned);
+        if unlinked {
+            self.inodes.close_fd(&inode);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -142,6 +180,13 @@ impl UringFs {
         let oldname = entry_name(name)?;
         let newname = entry_name(newname)?;
         let _caller = self.as_caller(req)?;
-        sys::renameat2(olddir.fd(), &oldname, newdir.fd(), &newname, flags.bits())
+        let exchange = flags.bits() & libc::RENAME_EXCHANGE != 0;
+        let victim = (!exchange)
+            .then(|| self.identify_name(newdir.fd(), &newname))
+            .flatten();
+        sys::renameat2(olddir.fd(), &oldname, newdir.fd(), &newname, flags.bits())?;
+        drop(_caller);
+        self.let_go_if_unlinked(victim);
+        Ok(())
     }
 }

@@ -65,6 +65,16 @@ impl InodeTable {
         }
     }
 
+    /// Closes `inode`'s fd now, if it can be reopened by handle: for an inode whose last
+    /// link is gone, so that the backing fs frees it without waiting for the kernel's FORGET.
+    pub fn close_fd(&self, inode: &Arc<Inode>) {
+        if !inode.evictable() {
+            return;
+        }
+        self.lru.lock().pop(&inode.nodeid);
+        inode.fd.lock().take();
+    }
+
     /// Opens `handle` (of a file in BACKING's fs) with `flags`.
     ///
     /// # Errors

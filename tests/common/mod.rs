@@ -1300,3 +1300,9 @@ pub fn forget_all_but_pinned(g: &MountGuard, pinned: u64, what: &str) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Whether the fuse module offers FUSE over io_uring now (`enable_uring`), so that a mount
+/// with the default transport serves over it.
+pub fn ring_enabled() -> bool {
+    fs::read_to_string("/sys/module/fuse/parameters/enable_uring").is_ok_and(|v| v.trim() == "Y")
+}
