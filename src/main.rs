@@ -286,6 +286,7 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
     let devfuse = DevFuse::new(Arc::clone(&core), ring_start);
     let mut session = Session::new(devfuse, &plan.mountpoint, &config)
         .map_err(|e| format!("cannot mount {}: {e}", plan.mountpoint.display()))?;
+    core.set_notifier(session.notifier());
     // INIT was negotiated inside Session::new: if it accepted the ring transport, the kernel
     // now holds every request until each queue registers, so they start at once, and a
     // failure ends the daemon (and with it the connection) rather than leaving a hung mount.

@@ -831,15 +831,14 @@ fn create_right_after_unlink_as_natively() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Known difference (a repro, ignored: it fails while the difference exists)
+// A failed fallocate's partial allocation
 // ---------------------------------------------------------------------------------------------
 
 /// A fallocate that fails with ENOSPC may still have allocated part of the range and grown
-/// the file (ext4 keeps what it got). Natively the next `stat` shows it. Through the mount a
-/// plain `stat` shows the size from before the fallocate until the attribute timeout (1 s
-/// with the default `cache=auto`): the kernel's `fuse_file_fallocate` invalidates the cached
-/// attributes only when FALLOCATE succeeds. `statx(AT_STATX_FORCE_SYNC)` shows the truth
-/// (asserted in [`fallocate_until_full`]). `cargo test --test full_disk -- --ignored repro_`.
+/// the file (ext4 keeps what it got). Natively the next `stat` shows it. The kernel's
+/// `fuse_file_fallocate` invalidates its cached attributes only when FALLOCATE succeeds, so
+/// the daemon invalidates them itself after a failed one (`FUSE_NOTIFY_INVAL_INODE`); without
+/// that a plain `stat` showed the old size until the attribute timeout.
 fn stat_after_failed_fallocate(opts: &[&str]) {
     if !require_loop_ext4() {
         return;
@@ -859,7 +858,6 @@ fn stat_after_failed_fallocate(opts: &[&str]) {
 }
 
 #[test]
-#[ignore = "repro of a known difference: stale size after a failed fallocate"]
-fn repro_stat_after_failed_fallocate() {
+fn stat_after_failed_fallocate_as_natively() {
     stat_after_failed_fallocate(DEFAULT_TRANSPORT);
 }

@@ -382,7 +382,13 @@ impl UringFs {
     ) -> io::Result<()> {
         let file = self.file(ino, fh)?;
         let _caller = self.io_as(ctx, &file, false)?;
-        self.data.fallocate(file.fd.as_fd(), mode, offset, length)
+        let res = self.data.fallocate(file.fd.as_fd(), mode, offset, length);
+        if res.is_err() && mode & libc::FALLOC_FL_KEEP_SIZE == 0 {
+            // ext4 keeps what a failing fallocate allocated, size included, and the kernel
+            // refreshes its cached attributes only after a successful FALLOCATE.
+            self.drop_cached_attrs(ino);
+        }
+        res
     }
 
     /// lseek(2) on open file `fh` (SEEK_DATA and SEEK_HOLE reach here).
@@ -397,10 +403,10 @@ impl UringFs {
         sys::lseek(file.fd.as_fd(), offset, whence)
     }
 
-    /// Closes open file `fh` of `ino`. As the daemon: the close of a backing file consults no
-    /// credentials, and releasing the passthrough backing id needs CAP_SYS_ADMIN.
-    /// The last close of an open file; `flock_owner` is set when its forwarded `flock` locks
-    /// go with it (`FUSE_RELEASE_FLOCK_UNLOCK`).
+    /// The last close of open file `fh` of `ino`; `flock_owner` is set when its forwarded
+    /// `flock` locks go with it (`FUSE_RELEASE_FLOCK_UNLOCK`). As the daemon: the close of a
+    /// backing file consults no credentials, and releasing the passthrough backing id needs
+    /// CAP_SYS_ADMIN.
     pub(crate) fn release_file(
         &self,
         ino: u64,

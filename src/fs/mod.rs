@@ -80,6 +80,9 @@ pub struct UringFs {
     kernel: crate::probe::Syscalls,
     /// With `-o locks=forward`: the backing open file descriptions holding forwarded locks.
     locks: Mutex<crate::locks::Holders>,
+    /// Sends the kernel invalidations (`/dev/fuse` notifications, for either transport); set
+    /// once the session exists.
+    notifier: std::sync::OnceLock<fuser::Notifier>,
     /// With `-o export`: the handles of forgotten inodes, which exported file handles name.
     forgotten: Option<export::ForgottenHandles>,
 }
@@ -208,6 +211,7 @@ impl UringFs {
             proc_fd: proc_self_fd,
             creds: CredSwitcher::new(proc_root)?,
             locks: Mutex::default(),
+            notifier: std::sync::OnceLock::new(),
             forgotten: opts.export.then(export::ForgottenHandles::default),
             opts,
             stats,
@@ -250,6 +254,21 @@ impl UringFs {
             && let Err(err) = sys::add_status_flags(fd, libc::O_NOATIME)
         {
             warn!("cannot set O_NOATIME on a backing file: {err}");
+        }
+    }
+
+    /// Gives the filesystem the session's notifier, once it exists.
+    pub fn set_notifier(&self, notifier: fuser::Notifier) {
+        let _ = self.notifier.set(notifier);
+    }
+
+    /// Tells the kernel to drop the attributes it caches for `ino`: for a change it cannot
+    /// know of, such as what a failed request did after all.
+    fn drop_cached_attrs(&self, ino: u64) {
+        if let Some(notifier) = self.notifier.get()
+            && let Err(err) = notifier.inval_inode(fuser::INodeNo(ino), -1, 0)
+        {
+            debug!("invalidating the attributes of inode {ino}: {err}");
         }
     }
 
