@@ -3,35 +3,26 @@
 use std::ffi::OsStr;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Instant, SystemTime};
 
 use fuser::{
     AccessFlags, BsdFileFlags, CopyFileRangeFlags, FileHandle, Filesystem, FopenFlags, Generation,
-    INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl,
-    ReplyLock, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
-    WriteFlags,
+    INodeNo, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLock,
+    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
-use log::{error, warn};
 
 use crate::attr::{self};
 use crate::buffer::AlignedBuf;
-use crate::options::CacheMode;
 use crate::stats::Op;
 use crate::sys::{self};
 
-use super::dir::{DirPlusSink, DirSink};
-use super::file::Opened;
+use super::fuser_replies::{reply_created, reply_opened, reply_statfs};
 use super::locks::{LockRequest, LockStep};
 use super::passthrough::BackingFile;
 use super::xattr::XattrReply;
-use super::{Ctx, DevFuse, RingStart, Ttl, negative_entry_attr};
+use super::{Ctx, DevFuse, Ttl, negative_entry_attr};
 use crate::locks::{LockKind, LockRange};
-use crate::transport::uring::queue::Prepared;
-use crate::transport::uring::setup::RING_MAX_WRITE;
-use fuser::{Errno, FileAttr, FileType};
-use std::time::Duration;
 
 thread_local! {
     /// Each worker's read buffer, reused: a fresh zeroed one per READ cost a memset of the
@@ -42,86 +33,7 @@ thread_local! {
 
 impl Filesystem for DevFuse {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
-        let mut wanted = InitFlags::FUSE_DO_READDIRPLUS
-            | InitFlags::FUSE_READDIRPLUS_AUTO
-            | InitFlags::FUSE_PARALLEL_DIROPS
-            // The backing fs clears setuid/setgid itself: writes, truncates and chowns run
-            // with the caller's fsuid, which carries no CAP_FSETID. Without this the kernel
-            // asks for security.capability before every write.
-            | InitFlags::FUSE_HANDLE_KILLPRIV_V2
-            | InitFlags::FUSE_MAX_PAGES;
-        // Not FUSE_ATOMIC_O_TRUNC: with it the daemon truncates inside vfs_open, before the
-        // VFS checks deny-write (handle_truncate), so open(O_TRUNC) of a running executable
-        // would empty it and then fail with ETXTBSY. Without it the kernel strips O_TRUNC and
-        // truncates by setattr only after that check, as natively.
-        if self.opts.cache == CacheMode::None || self.opts.passthrough {
-            // Direct I/O must still allow mmap (fsx's mapread/mapwrite, executables): with
-            // cache=none every file, with passthrough the setuid/setgid ones, is direct.
-            wanted |= InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;
-        }
-        if self.opts.cache == CacheMode::Always {
-            wanted |= InitFlags::FUSE_CACHE_SYMLINKS;
-        }
-        for flag in wanted.iter() {
-            if let Err(missing) = config.add_capabilities(flag) {
-                warn!("kernel lacks FUSE capability {missing:?}");
-            }
-        }
-        self.killpriv_v2.store(
-            config
-                .capabilities()
-                .contains(InitFlags::FUSE_HANDLE_KILLPRIV_V2),
-            Relaxed,
-        );
-        // POSIX ACLs (only with default_permissions, which FUSE_POSIX_ACL implies): the kernel
-        // enforces and caches them; FUSE_DONT_MASK leaves the umask to the backing fs, which
-        // skips it under a default ACL, as natively.
-        if self.opts.default_permissions {
-            let acl = InitFlags::FUSE_POSIX_ACL | InitFlags::FUSE_DONT_MASK;
-            match config.add_capabilities(acl) {
-                Ok(()) => self.posix_acl.store(true, Relaxed),
-                Err(missing) => warn!("kernel lacks {missing:?}: POSIX ACLs are not enforced"),
-            }
-        }
-        if let Some(ring) = &self.ring {
-            match prepare_ring(ring, config) {
-                Ok(prepared) => *ring.prepared.lock() = Some(prepared),
-                Err(why) => error!("FUSE requests stay on /dev/fuse: {why}"),
-            }
-        }
-        if self.opts.export
-            && let Err(missing) = config.add_capabilities(InitFlags::FUSE_EXPORT_SUPPORT)
-        {
-            error!("kernel refuses {missing:?}: the mount cannot be exported");
-        }
-        if self.opts.forward_locks {
-            // flock locks need FUSE_LK_FLOCK, which only the io_uring transport's own decoder
-            // reads: over /dev/fuse they stay the kernel's (fuser 0.18 drops the flag).
-            let mut locks = InitFlags::FUSE_POSIX_LOCKS;
-            if self
-                .ring
-                .as_ref()
-                .is_some_and(|r| r.prepared.lock().is_some())
-            {
-                locks |= InitFlags::FUSE_FLOCK_LOCKS;
-            } else {
-                warn!("flock locks stay in the kernel over /dev/fuse; POSIX locks are forwarded");
-            }
-            if let Err(missing) = config.add_capabilities(locks) {
-                error!("kernel refuses {missing:?}: locks stay in the kernel");
-            }
-        }
-        if self.opts.passthrough {
-            // Passthrough needs the capability and a stacking depth of at least 1 (0, the
-            // default, disables it).
-            let granted = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
-                && config.set_max_stack_depth(1).is_ok();
-            if granted {
-                self.passthrough.store(true, Relaxed);
-            } else {
-                error!("kernel refuses FUSE passthrough; reads and writes go through the daemon");
-            }
-        }
+        self.negotiate_init(config);
         Ok(())
     }
 
@@ -301,15 +213,7 @@ impl Filesystem for DevFuse {
             reply.open_backing(fd).map(BackingFile::Fuser)
         });
         match self.finish(Op::Open, ino.0, t, res) {
-            Ok(Opened {
-                fh,
-                flags,
-                backing: Some(backing),
-            }) => match fuser_backing(&backing) {
-                Ok(id) => reply.opened_passthrough(fh, flags, id),
-                Err(e) => reply.error(e),
-            },
-            Ok(opened) => reply.opened(opened.fh, opened.flags),
+            Ok(opened) => reply_opened(reply, opened),
             Err(e) => reply.error(e),
         }
     }
@@ -534,16 +438,7 @@ impl Filesystem for DevFuse {
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
         let t = Instant::now();
         match self.finish(Op::StatFs, ino.0, t, self.do_statfs(ino.0)) {
-            Ok(st) => reply.statfs(
-                st.f_blocks,
-                st.f_bfree,
-                st.f_bavail,
-                st.f_files,
-                st.f_ffree,
-                u32::try_from(st.f_bsize).unwrap_or(4096),
-                u32::try_from(st.f_namemax).unwrap_or(255),
-                u32::try_from(st.f_frsize).unwrap_or(4096),
-            ),
+            Ok(st) => reply_statfs(reply, &st),
             Err(e) => reply.error(e),
         }
     }
@@ -621,23 +516,12 @@ impl Filesystem for DevFuse {
         let res = self.create_file(&ctx, parent.0, name, mode, umask, flags, |fd| {
             reply.open_backing(fd).map(BackingFile::Fuser)
         });
-        let (entry, opened) = match self.finish(Op::Create, parent.0, t, res) {
-            Ok(created) => created,
-            Err(e) => return reply.error(e),
-        };
-        let ttl = self.ttl_of(&entry.attr, Ttl::Entry);
-        let generation = Generation(entry.generation);
-        match opened.backing.as_deref().map(fuser_backing) {
-            Some(Ok(id)) => reply.created_passthrough(
-                &ttl,
-                &entry.attr,
-                generation,
-                opened.fh,
-                opened.flags,
-                id,
-            ),
-            Some(Err(e)) => reply.error(e),
-            None => reply.created(&ttl, &entry.attr, generation, opened.fh, opened.flags),
+        match self.finish(Op::Create, parent.0, t, res) {
+            Ok((entry, opened)) => {
+                let ttl = self.ttl_of(&entry.attr, Ttl::Entry);
+                reply_created(reply, &entry, ttl, &opened);
+            }
+            Err(e) => reply.error(e),
         }
     }
 
@@ -721,97 +605,5 @@ impl Filesystem for DevFuse {
             Ok(data) => reply.ioctl(0, data.get(..out_size as usize).unwrap_or(&data)),
             Err(e) => reply.error(e),
         }
-    }
-}
-
-/// Prepares the io_uring transport while INIT is negotiated: sizes the payload buffers from
-/// `max_write` (set here to `RING_MAX_WRITE`), makes every queue's ring and buffers, and only
-/// then accepts `FUSE_OVER_IO_URING`. The kernel makes every request after INIT wait until
-/// every queue has registered, so nothing may fail after the flag is accepted; anything that
-/// fails before leaves the mount on `/dev/fuse`.
-fn prepare_ring(ring: &RingStart, config: &mut KernelConfig) -> Result<Prepared, String> {
-    if !config
-        .capabilities()
-        .contains(InitFlags::FUSE_OVER_IO_URING)
-    {
-        return Err("the kernel did not offer FUSE_OVER_IO_URING at INIT".to_string());
-    }
-    let max_write = match config.set_max_write(RING_MAX_WRITE) {
-        Ok(_) => RING_MAX_WRITE,
-        Err(limit) => {
-            let _ = config.set_max_write(limit);
-            limit
-        }
-    };
-    let readahead = match config.set_max_readahead(max_write) {
-        Ok(_) => max_write,
-        Err(limit) => limit.min(max_write),
-    };
-    // The kernel's max_payload_sz: max(FUSE_MIN_READ_BUFFER, max_write, max_pages * page),
-    // with fuser's max_pages from the larger of max_write and readahead.
-    let payload = (max_write.max(readahead) as usize)
-        .next_multiple_of(4096)
-        .max(8192);
-    let prepared = Prepared::new(ring.plan.nr_queues, ring.plan.depth, payload)
-        .map_err(|e| format!("cannot set up the io_uring queues: {e}"))?;
-    config
-        .add_capabilities(InitFlags::FUSE_OVER_IO_URING)
-        .map_err(|_| "the kernel refused FUSE_OVER_IO_URING".to_string())?;
-    Ok(prepared)
-}
-
-/// The fuser registration of a backing file, which its replies need. The io_uring transport's
-/// registrations never reach here: while it runs, every open comes over it.
-fn fuser_backing(backing: &BackingFile) -> Result<&fuser::BackingId, Errno> {
-    match backing {
-        BackingFile::Fuser(id) => Ok(id),
-        BackingFile::Ring { id, .. } => {
-            error!("passthrough backing id {id} of the io_uring transport in a /dev/fuse reply");
-            Err(Errno::EIO)
-        }
-    }
-}
-
-impl DirSink for ReplyDirectory {
-    fn add(&mut self, ino: u64, offset: u64, kind: FileType, name: &OsStr) -> bool {
-        ReplyDirectory::add(self, INodeNo(ino), offset, kind, name)
-    }
-}
-
-/// fuser's reply takes the nodeid from the attributes and makes the dirent's inode number the
-/// same, so it cannot send an entry without attributes (a 0 would hide the name from readdir).
-impl DirPlusSink for ReplyDirectoryPlus {
-    fn add(
-        &mut self,
-        offset: u64,
-        name: &OsStr,
-        attr: &FileAttr,
-        ttl: Duration,
-        generation: u64,
-    ) -> bool {
-        ReplyDirectoryPlus::add(
-            self,
-            attr.ino,
-            offset,
-            name,
-            &ttl,
-            attr,
-            Generation(generation),
-        )
-    }
-
-    fn can_add_unattributed(&self) -> bool {
-        false
-    }
-
-    fn add_unattributed(
-        &mut self,
-        _ino: u64,
-        _offset: u64,
-        _kind: FileType,
-        _name: &OsStr,
-    ) -> bool {
-        // Never called: can_add_unattributed says no. Ending the reply here is harmless.
-        true
     }
 }
