@@ -5,49 +5,39 @@
 //! A request's names and write data are read in place from the payload buffer, and the reply
 //! is written over them once the operation is done with them; READ and the directory
 //! listings, which have no payload arguments, write their data straight into the payload.
+//!
+//! Here: `RingDispatch`, serving an entry, and the table of requests run on the core (`run`).
+//! By part: `async_io.rs` (READ and WRITE on the queue's ring), `fill.rs` (replies that fill
+//! the payload: READ run here, the directory listings), `reply.rs` (`Reply` and its encoding).
 
-use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use fuser::{FileAttr, FileHandle, FileType, RenameFlags, WriteFlags};
+use fuser::{FileHandle, RenameFlags, WriteFlags};
 use log::warn;
 
 use crate::creds::Caller;
 use crate::error::{errno_code, os};
-use crate::fs::dir::{DirPlusSink, DirSink};
 use crate::fs::file::Opened;
 use crate::fs::passthrough::BackingFile;
-use crate::fs::xattr::XattrReply;
 use crate::fs::{Ctx, Ttl, UringFs};
 use crate::locks::LockRange;
 use crate::stats::Op;
 use crate::sys;
 
-use super::abi::{self, fuse_kstatfs};
+use super::abi;
 use super::decode::{self, InHeader, Negotiated, Request};
-use super::encode::{self, DirentPlusWriter, DirentWriter, EntryOut, OpenOut};
+use super::encode;
 use super::queue::{AsyncIo, Deferred, HEADER_SIZE, Serve, Served};
 
-/// What a request's reply carries, owned: made while the request still borrows the payload,
-/// encoded into it afterwards.
-enum Reply {
-    Empty,
-    Entry(FileAttr, u64, Duration),
-    Negative(Duration),
-    Attr(FileAttr, Duration),
-    Open(Opened),
-    Create(FileAttr, u64, Duration, Opened),
-    Written(u32),
-    Bytes(Vec<u8>),
-    XattrSize(u32),
-    StatFs(fuse_kstatfs),
-    Offset(i64),
-    Ioctl(Vec<u8>),
-    Lock(abi::fuse_file_lock),
-}
+mod async_io;
+mod fill;
+mod reply;
+
+use fill::fills_payload;
+use reply::{Reply, statfs, xattr};
 
 /// The ring transport's request server, over the core it shares with `/dev/fuse`.
 #[derive(Debug)]
@@ -145,14 +135,6 @@ pub(super) fn commit(header: &mut [u8; HEADER_SIZE], unique: u64, result: Result
     }
 }
 
-/// Opcodes whose requests carry nothing in the payload and whose replies fill it.
-fn fills_payload(opcode: u32) -> bool {
-    matches!(
-        opcode,
-        abi::FUSE_READ | abi::FUSE_READDIR | abi::FUSE_READDIRPLUS
-    )
-}
-
 impl RingDispatch {
     /// Serves one entry: the request's unique id, and the reply's length or a (positive)
     /// errno.
@@ -201,114 +183,6 @@ impl RingDispatch {
             reply.and_then(|reply| self.encode(reply, payload))
         };
         Step::Reply(unique, result)
-    }
-
-    /// A READ or WRITE as an I/O for the queue's ring: `None` when it must run here instead
-    /// (an unaligned write to an O_DIRECT file, which needs a bounce buffer).
-    fn async_io(
-        &self,
-        ctx: &Ctx,
-        in_header: &InHeader,
-        header: &[u8; HEADER_SIZE],
-        op_in: &[u8],
-        payload: &[u8],
-    ) -> Result<Option<AsyncIo>, i32> {
-        let core = &*self.core;
-        let started = Instant::now();
-        let request = match decode::decode_with(header, op_in, payload, Negotiated::default()) {
-            Ok((_, request)) => request,
-            Err(err) => return Err(malformed(in_header, &err)),
-        };
-        let (write, ino, fh, offset, len, flags_data) = match request {
-            Request::Read {
-                ino,
-                fh,
-                offset,
-                size,
-                ..
-            } => (false, ino, fh, offset, size, None),
-            Request::Write {
-                ino,
-                fh,
-                offset,
-                data,
-                write_flags,
-                ..
-            } => {
-                let len = u32::try_from(data.len()).map_err(|_| libc::EINVAL)?;
-                let flags = WriteFlags::from_bits_retain(write_flags);
-                (true, ino, fh, offset, len, Some((flags, data)))
-            }
-            _ => return Ok(None),
-        };
-        let op = if write { Op::Write } else { Op::Read };
-        // Counted when it completes (or, run here, by the synchronous path); only a failure
-        // to start it is counted now.
-        match core.io_target(ctx, ino, fh, flags_data) {
-            Ok(Some(target)) => Ok(Some(AsyncIo {
-                write,
-                fd: target.fd,
-                offset,
-                len,
-                done: 0,
-                identity: target.identity,
-                keep: Box::new(target.file),
-                unique: in_header.unique,
-                ino,
-                started,
-            })),
-            Ok(None) => Ok(None),
-            Err(err) => {
-                let code = errno_code(&err);
-                let _ = core.account::<()>(op, ino, started, Err(err));
-                Err(code)
-            }
-        }
-    }
-
-    /// READ, READDIR and READDIRPLUS: the data goes straight into `payload`.
-    fn fill(&self, ctx: &Ctx, request: Request<'_>, payload: &mut [u8]) -> Result<usize, i32> {
-        let core = &*self.core;
-        let t = Instant::now();
-        match request {
-            Request::Read {
-                ino,
-                fh,
-                offset,
-                size,
-                ..
-            } => {
-                let buf = payload.get_mut(..size as usize).ok_or(libc::EINVAL)?;
-                let res = core.do_read(ctx, ino, fh, offset, buf);
-                core.account(Op::Read, ino, t, res)
-                    .map_err(|e| errno_code(&e))
-            }
-            Request::ReadDir {
-                ino,
-                fh,
-                offset,
-                size,
-            } => {
-                let mut writer = DirentWriter::new(payload, size);
-                let res = core.do_readdir(ino, fh, offset, &mut Dirents(&mut writer));
-                core.account(Op::ReadDir, ino, t, res)
-                    .map(|()| writer.len())
-                    .map_err(|e| errno_code(&e))
-            }
-            Request::ReadDirPlus {
-                ino,
-                fh,
-                offset,
-                size,
-            } => {
-                let mut writer = DirentPlusWriter::new(payload, size);
-                let res = core.do_readdirplus(ctx, ino, fh, offset, &mut DirentsPlus(&mut writer));
-                core.account(Op::ReadDirPlus, ino, t, res)
-                    .map(|()| writer.len())
-                    .map_err(|e| errno_code(&e))
-            }
-            _ => Err(libc::ENOSYS),
-        }
     }
 
     /// Every other request: runs it while it borrows the payload, and returns what its reply
@@ -638,82 +512,6 @@ impl RingDispatch {
         };
         core.account(op, ino, t, res).map_err(|e| errno_code(&e))
     }
-
-    fn entry(&self, attr: FileAttr, generation: u64) -> Reply {
-        let ttl = self.core.ttl_of(&attr, Ttl::Entry);
-        Reply::Entry(attr, generation, ttl)
-    }
-
-    fn attr(&self, attr: FileAttr) -> Reply {
-        let ttl = self.core.ttl_of(&attr, Ttl::Attr);
-        Reply::Attr(attr, ttl)
-    }
-
-    /// Writes `reply` at the start of `payload`: its length, or `ERANGE`-like failure when it
-    /// does not fit (it always does: the kernel sizes the payload for its largest reply).
-    fn encode(&self, reply: Reply, payload: &mut [u8]) -> Result<usize, i32> {
-        let res = match reply {
-            Reply::Empty => Ok(encode::encode_empty()),
-            Reply::Entry(attr, generation, ttl) => {
-                encode::encode_entry(payload, &EntryOut::new(&attr, generation, ttl, ttl))
-            }
-            Reply::Negative(ttl) => encode::encode_negative_entry(payload, ttl),
-            Reply::Attr(attr, ttl) => encode::encode_attr(payload, &attr, ttl),
-            Reply::Open(opened) => encode::encode_open(payload, &open_out(&opened)),
-            Reply::Create(attr, generation, ttl, opened) => encode::encode_create(
-                payload,
-                &EntryOut::new(&attr, generation, ttl, ttl),
-                &open_out(&opened),
-            ),
-            Reply::Written(n) => encode::encode_write(payload, n),
-            Reply::Bytes(data) => encode::encode_data(payload, &data),
-            Reply::XattrSize(n) => encode::encode_xattr_size(payload, n),
-            Reply::StatFs(st) => encode::encode_statfs(payload, &st),
-            Reply::Offset(off) => encode::encode_lseek(payload, off),
-            Reply::Ioctl(data) => encode::encode_ioctl(payload, 0, &data),
-            Reply::Lock(lock) => encode::encode_lock(payload, &lock),
-        };
-        res.map_err(|err| {
-            warn!("ring reply does not fit: {err}");
-            libc::EIO
-        })
-    }
-}
-
-fn open_out(opened: &Opened) -> OpenOut {
-    let (backing_id, passthrough_flag) = match opened.backing.as_deref() {
-        Some(BackingFile::Ring { id, .. }) => {
-            (i32::try_from(*id).unwrap_or(0), abi::FOPEN_PASSTHROUGH)
-        }
-        _ => (0, 0),
-    };
-    OpenOut {
-        fh: opened.fh,
-        open_flags: opened.flags.bits() | passthrough_flag,
-        backing_id,
-    }
-}
-
-fn xattr(reply: XattrReply) -> Reply {
-    match reply {
-        XattrReply::Size(n) => Reply::XattrSize(n),
-        XattrReply::Data(data) => Reply::Bytes(data),
-    }
-}
-
-fn statfs(st: &libc::statvfs) -> Reply {
-    let narrow = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-    Reply::StatFs(fuse_kstatfs {
-        blocks: st.f_blocks,
-        bfree: st.f_bfree,
-        bavail: st.f_bavail,
-        files: st.f_files,
-        ffree: st.f_ffree,
-        bsize: narrow(st.f_bsize),
-        namelen: narrow(st.f_namemax),
-        frsize: narrow(st.f_frsize),
-        ..fuse_kstatfs::default()
-    })
 }
 
 pub(super) fn malformed(header: &InHeader, err: &decode::DecodeError) -> i32 {
@@ -726,52 +524,5 @@ fn opcode_name(request: &Request<'_>) -> &'static str {
         Request::Statx { .. } => "STATX",
         Request::Destroy => "DESTROY",
         _ => "other",
-    }
-}
-
-/// fuser-shaped readdir sink over the ring's dirent writer.
-struct Dirents<'w, 'b>(&'w mut DirentWriter<'b>);
-
-impl DirSink for Dirents<'_, '_> {
-    fn add(&mut self, ino: u64, offset: u64, kind: FileType, name: &OsStr) -> bool {
-        !self.0.push(
-            ino,
-            offset,
-            kind,
-            std::os::unix::ffi::OsStrExt::as_bytes(name),
-        )
-    }
-}
-
-/// Readdirplus sink over the ring's direntplus writer, which can send an entry without
-/// attributes (nodeid 0), unlike fuser's reply.
-struct DirentsPlus<'w, 'b>(&'w mut DirentPlusWriter<'b>);
-
-impl DirPlusSink for DirentsPlus<'_, '_> {
-    fn add(
-        &mut self,
-        offset: u64,
-        name: &OsStr,
-        attr: &FileAttr,
-        ttl: Duration,
-        generation: u64,
-    ) -> bool {
-        let entry = EntryOut::new(attr, generation, ttl, ttl);
-        !self
-            .0
-            .push(&entry, offset, std::os::unix::ffi::OsStrExt::as_bytes(name))
-    }
-
-    fn can_add_unattributed(&self) -> bool {
-        true
-    }
-
-    fn add_unattributed(&mut self, ino: u64, offset: u64, kind: FileType, name: &OsStr) -> bool {
-        !self.0.push_unattributed(
-            ino,
-            offset,
-            kind,
-            std::os::unix::ffi::OsStrExt::as_bytes(name),
-        )
     }
 }
