@@ -13,7 +13,7 @@
 //!   opcode missing): plain syscalls, unless `-o uring=on` demands the ring.
 //!
 //! A seccomp filter that makes a syscall fail with `ENOSYS` looks exactly like a kernel without
-//! it, which is how `tests/fallbacks.rs` and the referees' `fallbacks` mode test all of this.
+//! it, which is how `tests/fallbacks/` and the referees' `fallbacks` mode test all of this.
 
 use std::sync::OnceLock;
 

@@ -6,7 +6,7 @@
 //! default profile refuses), or raw syscall numbers. These numbers are the same on every
 //! architecture (the unified table from 424 on), so the filter checks no `arch`.
 //!
-//! Two uses, one source: `tests/fallbacks.rs` includes this file as a module and installs the
+//! Two uses, one source: `tests/fallbacks/` includes this file as a module and installs the
 //! filter in a `pre_exec` hook of the daemon's `Command`; `scripts/referees` compiles it alone
 //! (`rustc --edition 2024 tests/helpers/seccomp_wrap.rs`) for its `fallbacks` mode. So it uses
 //! no crate, not even `libc`. Not a shipped binary: a test helper.
