@@ -58,20 +58,29 @@ pub(super) fn spawn_as_user(dirs: &Scratch, opts: &[&str], log: &Path) -> Child 
 }
 
 /// `fusermount3 -u path` as the user: its exit status and stderr.
+///
+/// EBUSY is retried for a while: the tests of this binary run in parallel threads, and a
+/// child another test forks holds copies of this test's open fds (some on this mount) until
+/// it execs, which keeps the mount busy for that moment.
 pub(super) fn fusermount_unmount(path: &Path) -> (ExitStatus, String) {
-    let out = Command::new("fusermount3")
-        .arg("-u")
-        .arg(path)
-        .uid(USER)
-        .gid(GROUP)
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn fusermount3");
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let deadline = std::time::Instant::now() + MOUNT_TIMEOUT;
+    loop {
+        let out = Command::new("fusermount3")
+            .arg("-u")
+            .arg(path)
+            .uid(USER)
+            .gid(GROUP)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn fusermount3");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let busy = !out.status.success() && stderr.contains("Device or resource busy");
+        if !busy || std::time::Instant::now() > deadline {
+            return (out.status, stderr);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 impl UserMount {
