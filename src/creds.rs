@@ -12,7 +12,12 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+
+use lru::LruCache;
+use parking_lot::Mutex;
 
 use crate::sys;
 
@@ -42,7 +47,15 @@ pub struct CredSwitcher {
     daemon_groups: Vec<u32>,
     /// The daemon's own capabilities, restored after each request that lowered them.
     daemon_caps: sys::ThreadCaps,
+    /// `/proc/TID/status` of recent callers, kept open: a status file is bound to its task,
+    /// so a read from offset 0 gives the task's present credentials, and an error once the
+    /// task is gone (a new task with the same number gets a fresh open). Saves an open and
+    /// a close per request.
+    status_files: Mutex<LruCache<u32, Arc<OwnedFd>>>,
 }
+
+/// How many callers' status files stay open (they count against the daemon's fd limit).
+const STATUS_FILES: usize = 32;
 
 /// `CAP_SYS_ADMIN`: registering a passthrough backing file needs it (and nothing else does).
 pub const CAP_SYS_ADMIN: u64 = 1 << 21;
@@ -71,6 +84,9 @@ impl CredSwitcher {
             enabled: sys::geteuid() == 0,
             daemon_groups: sys::getgroups()?,
             daemon_caps: sys::thread_caps()?,
+            status_files: Mutex::new(LruCache::new(
+                NonZeroUsize::new(STATUS_FILES).unwrap_or(NonZeroUsize::MIN),
+            )),
         })
     }
 
@@ -190,26 +206,19 @@ impl CredSwitcher {
 
     /// The `/proc/PID/status` text of thread `pid`, if it is still there.
     fn read_status(&self, pid: u32) -> Option<Vec<u8>> {
-        let path = CString::new(format!("{pid}/status")).ok()?;
-        let fd = sys::openat(self.proc_root.as_fd(), &path, libc::O_RDONLY, 0).ok()?;
-        let mut buf = vec![0u8; 4096];
-        let mut len = 0;
-        loop {
-            match sys::read(fd.as_fd(), buf.get_mut(len..).unwrap_or_default()) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(_) => return None,
+        let cached = self.status_files.lock().get(&pid).cloned();
+        if let Some(fd) = cached {
+            if let Some(text) = read_whole(fd.as_fd()) {
+                return Some(text);
             }
-            // procfs generates the file at the first read and hands out all of it that fits:
-            // a short read is the end, and asking again for the 0 would cost a syscall on
-            // every request.
-            if len < buf.len() {
-                break;
-            }
-            buf.resize(buf.len() * 2, 0);
+            // That task is gone: `pid` may be another one's now.
+            self.status_files.lock().pop(&pid);
         }
-        buf.truncate(len);
-        Some(buf)
+        let path = CString::new(format!("{pid}/status")).ok()?;
+        let fd = Arc::new(sys::openat(self.proc_root.as_fd(), &path, libc::O_RDONLY, 0).ok()?);
+        let text = read_whole(fd.as_fd())?;
+        self.status_files.lock().put(pid, fd);
+        Some(text)
     }
 }
 
@@ -237,6 +246,21 @@ impl Drop for CredGuard<'_> {
         {
             log::error!("cannot restore the daemon's groups: {err}");
         }
+    }
+}
+
+/// A procfs file's text, read from offset 0 (procfs makes it anew at each such read); `None`
+/// when the read fails or is empty (the task is gone).
+fn read_whole(fd: BorrowedFd<'_>) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let len = sys::pread(fd, &mut buf, 0).ok()?;
+        // procfs hands out all of the file that fits at once: a short read is all of it.
+        if len < buf.len() {
+            buf.truncate(len);
+            return (len > 0).then_some(buf);
+        }
+        buf.resize(buf.len() * 2, 0);
     }
 }
 
