@@ -173,7 +173,13 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
                 workload::run(&cmd)?;
                 setup.push(format!("{cmd}   # untraced, before mounting"));
             }
-            let daemon = Daemon::spawn(&bin, &backing, &mnt, &run_dir.join("daemon.log"))?;
+            let daemon = Daemon::spawn(
+                &bin,
+                &backing,
+                &mnt,
+                &run_dir.join("daemon.log"),
+                args.mount_options.as_deref(),
+            )?;
             (daemon, mnt)
         }
     };
