@@ -23,6 +23,7 @@ use super::report::{self, Context};
 use super::score::{self, Inputs};
 use super::trace;
 use super::tracer::{self, Tracer};
+use super::transport::{self, Hints};
 use super::workload::{self, Tree, shell_quote};
 use crate::sys;
 
@@ -244,6 +245,18 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
         step_commands.push((kind.name().to_string(), cmds));
     }
 
+    // Thread names once more while the daemon still runs: a queue thread started after the
+    // attach (strace follows it with -f) is named here.
+    let mut hints = Hints {
+        threads: tracer
+            .tasks
+            .iter()
+            .chain(tracer::tasks(daemon.pid).iter())
+            .map(|t| (t.tid, t.comm.clone()))
+            .collect(),
+        ring_entries: tracer.ring_entries.clone(),
+        log_line: None,
+    };
     let (window_end, unmounted, end_counters, counters_note) = if daemon.owned() {
         let requested = daemon.unmount()?;
         tracer.wait_exit()?;
@@ -272,6 +285,11 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
         (ended, false, end, note)
     };
     drop(target_guard);
+    hints.log_line = transport::from_log(&daemon.log_text());
+    let fuse_requests = match (&end_counters, &start_counters) {
+        (Some(end), Some(start)) => Some(end.requests_since(start)),
+        _ => None,
+    };
     let counters = match (end_counters, start_counters) {
         (Some(end), Some(start)) => Some(end.since(&start)),
         (end, _) => end,
@@ -291,8 +309,10 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
         backing.as_deref(),
         &phases,
         unmounted.then_some(window_end),
+        &hints,
     );
-    let inputs = inputs(&analysis, counters.as_ref(), unmounted);
+    let mut inputs = inputs(&analysis, counters.as_ref(), unmounted);
+    inputs.transport = analysis.transport.kind(hints.log_line.as_deref());
     let score = score::score(&inputs);
     let targets = score::targets(&inputs, &score);
     let failures = score::check_failures(&targets);
@@ -325,6 +345,9 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
         counters,
         counters_note,
         unparsed,
+        transport_line: hints.log_line.clone(),
+        threads: hints.threads.clone(),
+        fuse_requests,
     };
     let report = report::render(&ctx, &analysis, &inputs, &score, &targets);
     Ok(Outcome {
@@ -350,6 +373,9 @@ fn inputs(a: &Analysis, counters: Option<&RingCounters>, unmounted: bool) -> Inp
         teardown_observed: unmounted,
         enters: a.uring.enters,
         ring_off: counters.is_some_and(|c| c.ring_off),
+        transport: a.transport.kind(None),
+        dev_fuse_stray: a.transport.dev_fuse.stray(),
+        dev_fuse_forgetish: a.transport.dev_fuse.forgetish(),
     }
 }
 
