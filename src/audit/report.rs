@@ -652,13 +652,16 @@ fn transport_section(o: &mut String, ctx: &Context, a: &Analysis, inputs: &Input
             let _ = writeln!(o);
         }
     } else if let Some(r) = ctx.fuse_requests {
-        let delivered: u64 = d.requests.values().sum();
+        let delivered: u64 = d.requests.values().sum::<u64>() + d.undecoded;
         let _ = writeln!(
             o,
             "- **Requests served** (the daemon's counters over the window, every op but \
-             `forget`): {r}; every request is a `read` of `/dev/fuse` and every reply a \
-             `write`: {} reads delivered a request, {} `/dev/fuse` calls per request.\n",
-            delivered,
+             `forget`): {r}. Every request is a `read` of `/dev/fuse` and every reply a \
+             `write`: {delivered} reads delivered a request ({} of them \
+             FORGET/BATCH_FORGET/INTERRUPT, which the counters leave out), {} writes \
+             replied; {} `/dev/fuse` calls per counted request.\n",
+            d.forgetish(),
+            d.replies,
             ratio(d.calls(), r)
         );
     } else {
