@@ -39,8 +39,9 @@ pub struct Outcome {
 
 /// Signals that end an audit early. They are blocked and taken by a thread, so the audit
 /// stops at the next step and its guards unmount and clean up (a default SIGINT would kill it
-/// and leave the mount behind). Children get an empty signal mask from std's spawn, so a
-/// Ctrl-C still stops the running workload command at once.
+/// and leave the mount behind). Children inherit the blocked mask (strace showed it: it
+/// waited with SIGINT blocked), so a Ctrl-C ends the audit after the running workload command
+/// rather than during it, and strace is stopped with SIGPIPE (tracer.rs).
 const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Set by the signal thread when a [`STOP_SIGNALS`] signal arrived.

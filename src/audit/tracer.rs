@@ -154,12 +154,18 @@ impl Tracer {
         self.stop()
     }
 
-    /// Detaches strace (SIGINT) and waits for it to write the rest of the trace.
+    /// Detaches strace and waits for it to write the rest of the trace.
+    ///
+    /// The signal is SIGPIPE, one of the fatal signals on which strace detaches and exits
+    /// (HUP, INT, QUIT, PIPE, TERM): strace inherits this process's blocked SIGINT, SIGTERM
+    /// and SIGHUP (the audit's own stop signals; std's spawn leaves the mask as it is), and
+    /// with `-p` it waits for events with its start-up mask, so those three stay pending
+    /// forever. SIGPIPE is never blocked here and, unlike SIGQUIT, dumps no core.
     pub fn stop(&mut self) -> Result<(), String> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let _ = signal(child.id(), "INT");
+        let _ = signal(child.id(), "PIPE");
         let deadline = Instant::now() + TRACE_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
