@@ -180,6 +180,48 @@ fn audit_over_dev_fuse_counts_every_request_there() {
     );
 }
 
+/// `--pid` audits a running daemon and leaves it mounted. strace inherits the audit's blocked
+/// SIGINT, so detaching it when the workloads are done is the part that broke before.
+#[test]
+fn audit_attaches_to_a_running_daemon() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !require_root_and_fuse() || !require_strace() {
+        return;
+    }
+    let m = MountGuard::new(&[]);
+    let ring = m.over_io_uring();
+    let report_path = m.root.join("audit-pid.md");
+    let out = audit(&[
+        "--pid",
+        &m.pid().to_string(),
+        "--workload",
+        "list",
+        "--files",
+        "20",
+        "--size",
+        "1k",
+        "--check",
+        "--output",
+        report_path.to_str().expect("utf-8 path"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report = fs::read_to_string(&report_path).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "uringfs audit --pid exited {:?}: {stderr}\n{report}",
+        out.status.code()
+    );
+    assert!(is_fuse_mounted(&m.mnt), "the attached daemon was unmounted");
+    let transport = if ring {
+        "| FUSE transport | io_uring"
+    } else {
+        "| FUSE transport | /dev/fuse"
+    };
+    for line in ["(attached with --pid)", transport] {
+        assert!(report.contains(line), "report lacks {line:?}:\n{report}");
+    }
+}
+
 /// Asserts the error contract: exit 1, one non-empty stderr line, no report written.
 #[track_caller]
 fn assert_one_line_error(args: &[&str], mentions: &str) {
