@@ -86,7 +86,10 @@ fn audit_all_meets_its_targets() {
         "| direct reads/writes on backing files | 0 | 0 |",
         "| SQEs per io_uring_enter (strace) |",
         "| SQEs per io_uring_enter (daemon counters) |",
+        "| FUSE transport |",
+        "| /dev/fuse reads+writes after INIT |",
         "| security score |",
+        "## FUSE transport",
         "## Reproduce",
     ] {
         assert!(
@@ -98,6 +101,125 @@ fn audit_all_meets_its_targets() {
         !report.contains("(daemon counters) | unavailable"),
         "the daemon's unmount counters were not read:\n{report}"
     );
+    // scripts/test runs the suite with enable_uring on, then off: the default mount takes
+    // the ring when the kernel offers it, so the audit must have seen the ring's figures.
+    if uring_offered() {
+        for line in [
+            "| FUSE transport | io_uring",
+            "| FUSE requests per io_uring_enter (queue rings) |",
+            "| SQEs per io_uring_enter (queue rings) |",
+            "PASS  /dev/fuse requests and replies after INIT beyond FORGET/BATCH_FORGET/INTERRUPT (io_uring): 0 ",
+        ] {
+            assert!(report.contains(line), "report lacks {line:?}:\n{report}");
+        }
+        assert!(
+            !report.contains("per io_uring_enter (queue rings) | n/a"),
+            "no queue ring enters were seen:\n{report}"
+        );
+    } else {
+        assert!(
+            report.contains("| FUSE transport | /dev/fuse"),
+            "enable_uring is off, yet the transport is not /dev/fuse:\n{report}"
+        );
+    }
+}
+
+/// Whether the kernel offers FUSE over io_uring to new mounts (the fuse module's
+/// `enable_uring`).
+fn uring_offered() -> bool {
+    fs::read_to_string("/sys/module/fuse/parameters/enable_uring")
+        .is_ok_and(|v| matches!(v.trim(), "Y" | "1"))
+}
+
+/// `--mount-options transport=devfuse` forces /dev/fuse whatever the kernel offers: every
+/// request then shows up as a /dev/fuse read, and the io_uring rule is not applied.
+#[test]
+fn audit_over_dev_fuse_counts_every_request_there() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !require_root_and_fuse() || !require_strace() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    fs::create_dir_all(dir).expect("target tmpdir");
+    let report_path = dir.join("audit-list-devfuse.md");
+    let _ = fs::remove_file(&report_path);
+    let out = audit(&[
+        "--workload",
+        "list",
+        "--files",
+        "20",
+        "--size",
+        "1k",
+        "--check",
+        "--mount-options",
+        "transport=devfuse",
+        "--output",
+        report_path.to_str().expect("utf-8 path"),
+        "--scratch",
+        dir.to_str().expect("utf-8 path"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report = fs::read_to_string(&report_path).unwrap_or_default();
+    assert!(leftover_mounts().is_empty(), "audit left a mount behind");
+    assert!(
+        out.status.success(),
+        "uringfs audit --check exited {:?}: {stderr}\n{report}",
+        out.status.code()
+    );
+    for line in [
+        "| FUSE transport | /dev/fuse (`/dev/fuse (-o transport=devfuse)`) |",
+        "-o allow_other,transport=devfuse ",
+        "| read | READDIRPLUS request",
+        "n/a   /dev/fuse requests and replies after INIT",
+    ] {
+        assert!(report.contains(line), "report lacks {line:?}:\n{report}");
+    }
+    assert!(
+        !report.contains("| FUSE requests per io_uring_enter (queue rings) |"),
+        "queue ring figures over /dev/fuse:\n{report}"
+    );
+}
+
+/// `--pid` audits a running daemon and leaves it mounted. strace inherits the audit's blocked
+/// SIGINT, so detaching it when the workloads are done is the part that broke before.
+#[test]
+fn audit_attaches_to_a_running_daemon() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !require_root_and_fuse() || !require_strace() {
+        return;
+    }
+    let m = MountGuard::new(&[]);
+    let ring = m.over_io_uring();
+    let report_path = m.root.join("audit-pid.md");
+    let out = audit(&[
+        "--pid",
+        &m.pid().to_string(),
+        "--workload",
+        "list",
+        "--files",
+        "20",
+        "--size",
+        "1k",
+        "--check",
+        "--output",
+        report_path.to_str().expect("utf-8 path"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report = fs::read_to_string(&report_path).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "uringfs audit --pid exited {:?}: {stderr}\n{report}",
+        out.status.code()
+    );
+    assert!(is_fuse_mounted(&m.mnt), "the attached daemon was unmounted");
+    let transport = if ring {
+        "| FUSE transport | io_uring"
+    } else {
+        "| FUSE transport | /dev/fuse"
+    };
+    for line in ["(attached with --pid)", transport] {
+        assert!(report.contains(line), "report lacks {line:?}:\n{report}");
+    }
 }
 
 /// Asserts the error contract: exit 1, one non-empty stderr line, no report written.
@@ -131,4 +253,8 @@ fn bad_input_is_one_line_and_exit_1() {
     );
     assert_one_line_error(&["--size", "12q"], "invalid size");
     assert_one_line_error(&["--workload", "dance"], "dance");
+    assert_one_line_error(
+        &["--pid", "1", "--mount-options", "transport=devfuse"],
+        "--mount-options",
+    );
 }

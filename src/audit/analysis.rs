@@ -12,6 +12,7 @@ use super::classify::{
     self, Category, DataTarget, Resolution, category, data_target, is_open, is_stat, path_use_in,
 };
 use super::trace::{Call, parse_fd};
+use super::transport::{Hints, TransportTrace};
 use crate::ring::BATCH_BUCKETS;
 
 /// A span of time in which one workload ran.
@@ -131,8 +132,11 @@ pub struct Analysis {
     pub fallbacks: Vec<Listed>,
     /// Per-workload figures.
     pub phases: Vec<PhaseStats>,
-    /// io_uring inside the window.
+    /// io_uring inside the window: the data path's rings (`ring.rs`), not the ring
+    /// transport's queue rings, so strace and the daemon's ring counters count the same.
     pub uring: UringTrace,
+    /// The FUSE transport: the queue rings, and `/dev/fuse` reads and writes in the window.
+    pub transport: TransportTrace,
     /// Threads that made calls.
     pub threads: BTreeMap<u32, u64>,
     /// First and last call timestamps seen.
@@ -149,7 +153,8 @@ pub const TEARDOWN: &str = "teardown";
 /// Analyses `calls`. `fds` maps fds strace printed raw to paths (seeded from /proc at attach
 /// and updated from every `-y` annotation); `cwds` maps threads to their cwd at attach (then
 /// updated from each `fchdir`/`chdir`, and inherited by threads cloned later); `backing` is
-/// BACKING's canonical path; `unmount` is when the unmount was requested, if it was.
+/// BACKING's canonical path; `unmount` is when the unmount was requested, if it was;
+/// `hints` names the threads and the rings known at attach (for the transport's figures).
 pub fn analyse(
     calls: &[Call],
     mut fds: HashMap<i64, String>,
@@ -157,8 +162,10 @@ pub fn analyse(
     backing: Option<&str>,
     phases: &[Phase],
     unmount: Option<f64>,
+    hints: &Hints,
 ) -> Analysis {
     let mut a = Analysis {
+        transport: TransportTrace::new(hints),
         phases: phases
             .iter()
             .map(|p| PhaseStats {
@@ -178,6 +185,9 @@ pub fn analyse(
         let usage = path_use_in(call, &fds, cwds.get(&call.tid).map(String::as_str));
         learn_cwd(call, &fds, &mut cwds);
         let in_teardown = unmount.is_some_and(|u| call.ts >= u);
+        let target = data_target(call, &fds, backing);
+        let fuse_path = (target == Some(DataTarget::Fuse)).then_some("/dev/fuse");
+        let queue_enter = a.transport.add(call, fuse_path, !in_teardown);
         if in_teardown {
             a.teardown.entry(call.name.clone()).or_default().add(call);
             if usage.is_path_based() {
@@ -222,7 +232,7 @@ pub fn analyse(
         if category(&call.name) == Category::Fallback {
             a.fallbacks.push(listed());
         }
-        if let Some(target) = data_target(call, &fds, backing) {
+        if let Some(target) = target {
             *a.data.entry((call.name.clone(), target)).or_default() += 1;
             if target == DataTarget::Backing {
                 a.backing_data.push(listed());
@@ -230,7 +240,7 @@ pub fn analyse(
         }
         match call.name.as_str() {
             "io_uring_setup" => a.uring.setups += 1,
-            "io_uring_enter" => {
+            "io_uring_enter" if !queue_enter => {
                 a.uring.enters += 1;
                 let to_submit = call.arg(1).parse::<u64>().unwrap_or(0);
                 a.uring.sqes += to_submit;
@@ -394,6 +404,7 @@ mod tests {
             Some("/b"),
             &phases,
             Some(102.5),
+            &Hints::default(),
         );
         assert_eq!(a.path_based.len(), 1);
         assert_eq!(a.path_based[0].phase, BETWEEN);
@@ -440,7 +451,15 @@ mod tests {
         assert_eq!(unparsed, 0);
         // Thread 13 was already in /proc/9/fd when strace attached.
         let cwds = HashMap::from([(13, "/proc/9/fd".to_string())]);
-        let a = analyse(&calls, HashMap::new(), cwds, Some("/b"), &[], None);
+        let a = analyse(
+            &calls,
+            HashMap::new(),
+            cwds,
+            Some("/b"),
+            &[],
+            None,
+            &Hints::default(),
+        );
         let fallbacks: Vec<(&str, Option<Resolution>)> = a
             .fallbacks
             .iter()
@@ -467,6 +486,49 @@ mod tests {
             a.categories().get(&Category::Fallback).map(|t| t.calls),
             Some(7)
         );
+    }
+
+    /// Queue thread 20 enters its queue ring (fd 9) and its data ring (fd 16); fuser worker
+    /// 21 reads a FORGET inside the window and fails a read during teardown.
+    const RING_TRANSPORT_TRACE: &str = "\
+20 100.0 io_uring_enter(9<anon_inode:[io_uring]>, 1, 1, IORING_ENTER_GETEVENTS, NULL, 128) = 1 <0.000100>
+20 100.1 io_uring_enter(16<anon_inode:[io_uring]>, 20, 20, IORING_ENTER_GETEVENTS, NULL, 128) = 20 <0.000100>
+20 100.2 io_uring_enter(9<anon_inode:[io_uring]>, 2, 1, IORING_ENTER_GETEVENTS, NULL, 128) = 2 <0.000100>
+21 100.3 read(8</dev/fuse>, \"0\\0\\0\\0\\2\\0\\0\\0\\6\\0\\0\\0\\0\\0\\0\\0\"..., 1052672) = 48 <0.1>
+21 103.0 read(8</dev/fuse>, 0x7f0000, 1052672) = -1 ENODEV (No such device) <0.1>
+20 103.1 io_uring_enter(9<anon_inode:[io_uring]>, 0, 1, IORING_ENTER_GETEVENTS, NULL, 128) = 0 <0.000100>
+";
+
+    #[test]
+    fn queue_rings_are_the_transports_not_the_data_paths() {
+        use crate::audit::transport::{data_ring_entries, queue_ring_entries};
+        let (calls, unparsed) = parse(RING_TRANSPORT_TRACE);
+        assert_eq!(unparsed, 0);
+        let hints = Hints {
+            threads: BTreeMap::from([(20, "fuse-uring-0".into()), (21, "fuser-0".into())]),
+            ring_entries: HashMap::from([(9, queue_ring_entries()), (16, data_ring_entries())]),
+            log_line: None,
+        };
+        let a = analyse(
+            &calls,
+            HashMap::new(),
+            HashMap::new(),
+            Some("/b"),
+            &[],
+            Some(102.5),
+            &hints,
+        );
+        // The data path: only the data ring's enter, as the daemon's ring counters count.
+        assert_eq!((a.uring.enters, a.uring.sqes), (1, 20));
+        let t = &a.transport;
+        assert_eq!(
+            (t.queue.enters, t.queue.sqes, t.queue.data_ring_enters),
+            (2, 3, 1)
+        );
+        // The teardown read and enter are not in the window.
+        assert_eq!((t.dev_fuse.reads, t.dev_fuse.forgetish()), (1, 1));
+        assert_eq!(t.dev_fuse.stray(), 0);
+        assert_eq!(a.window.get("io_uring_enter").map(|t| t.calls), Some(3));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! (`Counters::summary` in src/main.rs). strace cannot see io_uring's `iou-wrk` threads, and
 //! SQEs never show up as syscalls, so the ring's op counts come from here.
 
+use std::collections::BTreeMap;
+
 use crate::ring::{BATCH_BUCKET_LABELS, BATCH_BUCKETS};
 
 /// One parsed `stats:` line.
@@ -41,6 +43,28 @@ impl RingCounters {
             .and_then(|(_, v)| v.split('/').next())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
+    }
+
+    /// Requests per op in the `ops:` part (`lookup=10/0/2419us` -> lookup: 10); the gauges
+    /// before the ops (`inodes=N`) are not ops and are skipped.
+    pub fn op_totals(&self) -> BTreeMap<String, u64> {
+        self.ops
+            .split_whitespace()
+            .filter_map(|w| w.split_once('='))
+            .filter(|(_, v)| v.matches('/').count() == 2)
+            .filter_map(|(name, v)| Some((name.to_string(), v.split('/').next()?.parse().ok()?)))
+            .collect()
+    }
+
+    /// FUSE requests served since `earlier`, all ops but `forget` (which counts forgotten
+    /// nodes, one BATCH_FORGET carrying many, and comes over `/dev/fuse` on either transport).
+    pub fn requests_since(&self, earlier: &RingCounters) -> u64 {
+        let before = earlier.op_totals();
+        self.op_totals()
+            .iter()
+            .filter(|(name, _)| name.as_str() != "forget")
+            .map(|(name, n)| n.saturating_sub(before.get(name).copied().unwrap_or(0)))
+            .sum()
     }
 
     /// `self - earlier`, counter by counter (saturating: a restarted daemon gives zeros).
@@ -117,6 +141,19 @@ mod op_tests {
         assert_eq!(c.op_requests("getattr"), 51);
         assert_eq!(c.op_requests("setattr"), 7);
         assert_eq!(c.op_requests("lookup"), 0);
+    }
+
+    #[test]
+    fn requests_since_skip_gauges_and_forgets() {
+        let start = parse_line(
+            "stats: ring: off ops: inodes=5 passthrough_opens=0 lookup=10/0/5us forget=3/0/1us",
+        )
+        .unwrap();
+        let end = parse_line("stats: ring: off ops: inodes=900 passthrough_opens=0 lookup=25/2/9us getattr=4/0/1us forget=40/0/2us").unwrap();
+        assert_eq!(end.op_totals().get("inodes"), None);
+        assert_eq!(end.op_totals().get("forget"), Some(&40));
+        assert_eq!(end.requests_since(&start), 15 + 4);
+        assert_eq!(end.requests_since(&RingCounters::default()), 29);
     }
 }
 

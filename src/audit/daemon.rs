@@ -40,13 +40,23 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `bin -f -o allow_other BACKING MNT` with `RUST_LOG=info`, stderr to `log`, and
-    /// waits until the mount shows in /proc/self/mountinfo.
-    pub fn spawn(bin: &Path, backing: &Path, mnt: &Path, log: &Path) -> Result<Daemon, String> {
+    /// Starts `bin -f -o allow_other[,OPTIONS] BACKING MNT` with `RUST_LOG=info`, stderr to
+    /// `log`, and waits until the mount shows in /proc/self/mountinfo.
+    pub fn spawn(
+        bin: &Path,
+        backing: &Path,
+        mnt: &Path,
+        log: &Path,
+        options: Option<&str>,
+    ) -> Result<Daemon, String> {
         let log_file =
             File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let opts = match options.map(str::trim).filter(|o| !o.is_empty()) {
+            Some(extra) => format!("allow_other,{extra}"),
+            None => "allow_other".to_string(),
+        };
         let child = Command::new(bin)
-            .args(["-f", "-o", "allow_other"])
+            .args(["-f", "-o", &opts])
             .arg(backing)
             .arg(mnt)
             .env("RUST_LOG", "info")
@@ -61,8 +71,9 @@ impl Daemon {
             backing: Some(backing.to_path_buf()),
             log: Some(log.to_path_buf()),
             command: format!(
-                "RUST_LOG=info {} -f -o allow_other {} {} 2>{}",
+                "RUST_LOG=info {} -f -o {} {} {} 2>{}",
                 super::workload::shell_quote(bin),
+                super::workload::shell_quote(Path::new(&opts)),
                 super::workload::shell_quote(backing),
                 super::workload::shell_quote(mnt),
                 super::workload::shell_quote(log)

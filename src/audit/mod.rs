@@ -21,6 +21,7 @@ mod run;
 mod score;
 mod trace;
 mod tracer;
+mod transport;
 mod workload;
 
 use std::ffi::OsString;

@@ -34,6 +34,10 @@ pub struct AuditArgs {
     /// on a real disk, not a tmpfs (default: /var/tmp).
     #[arg(long, value_name = "DIR")]
     pub scratch: Option<PathBuf>,
+    /// More `-o` options for the scratch mount, after `allow_other`
+    /// (`transport=devfuse`, `cache=none,threads=4`); not with --pid.
+    #[arg(long, value_name = "OPTS", conflicts_with = "pid")]
+    pub mount_options: Option<String>,
 }
 
 /// The built-in workloads.
@@ -149,5 +153,11 @@ mod tests {
         assert_eq!(a.workload.steps().len(), 4);
         assert!(AuditArgs::try_parse_from(["audit", "--files", "0"]).is_err());
         assert!(AuditArgs::try_parse_from(["audit", "--workload", "dance"]).is_err());
+        let a = AuditArgs::try_parse_from(["audit", "--mount-options", "transport=devfuse"])
+            .expect("mount options");
+        assert_eq!(a.mount_options.as_deref(), Some("transport=devfuse"));
+        assert!(
+            AuditArgs::try_parse_from(["audit", "--pid", "7", "--mount-options", "ro"]).is_err()
+        );
     }
 }

@@ -8,6 +8,7 @@ use super::classify::{Category, Resolution, category};
 use super::counters::RingCounters;
 use super::score::{Inputs, RULE, Score, Target};
 use super::tracer::Task;
+use super::transport::{self, Kind};
 use crate::ring::BATCH_BUCKET_LABELS;
 
 /// At most this many calls are printed per listing; the rest are counted.
@@ -63,6 +64,12 @@ pub struct Context {
     pub counters_note: String,
     /// Trace lines the parser did not understand.
     pub unparsed: u64,
+    /// The daemon's `FUSE transport: ...` start-up line (after the prefix), if in its log.
+    pub transport_line: Option<String>,
+    /// Thread id -> name, at attach and before the unmount.
+    pub threads: BTreeMap<u32, String>,
+    /// FUSE requests the daemon served in the window (its counters: every op but forget).
+    pub fuse_requests: Option<u64>,
 }
 
 /// Renders the report.
@@ -98,6 +105,7 @@ pub fn render(
     fallbacks_section(&mut o, a);
     per_file_section(&mut o, a);
     uring_section(&mut o, ctx, a);
+    transport_section(&mut o, ctx, a, inputs);
     data_section(&mut o, a);
     totals_section(&mut o, a);
     teardown_section(&mut o, ctx, a);
@@ -158,7 +166,63 @@ fn headline(o: &mut String, ctx: &Context, a: &Analysis, inputs: &Inputs, score:
                 c.enters
             ))
     );
+    transport_headline(o, ctx, a, inputs);
     let _ = writeln!(o, "| security score | {}/100 | >= 80 |\n", score.points);
+}
+
+/// `x / y` with two decimals, or "n/a" when `y` is 0.
+fn ratio(x: u64, y: u64) -> String {
+    if y == 0 {
+        "n/a".to_string()
+    } else {
+        format!("{:.2}", x as f64 / y as f64)
+    }
+}
+
+fn transport_headline(o: &mut String, ctx: &Context, a: &Analysis, inputs: &Inputs) {
+    let t = &a.transport;
+    let q = &t.queue;
+    let d = &t.dev_fuse;
+    let _ = writeln!(
+        o,
+        "| FUSE transport | {}{} | - |",
+        inputs.transport.label(),
+        ctx.transport_line
+            .as_deref()
+            .map_or(String::new(), |l| format!(" (`{l}`)"))
+    );
+    if inputs.transport == Kind::IoUring {
+        let _ = writeln!(
+            o,
+            "| FUSE requests per io_uring_enter (queue rings) | {} ({} requests / {} enters) | - |",
+            ctx.fuse_requests
+                .map_or("unavailable".to_string(), |r| ratio(r, q.enters)),
+            ctx.fuse_requests
+                .map_or("unavailable".to_string(), |r| r.to_string()),
+            q.enters
+        );
+        let _ = writeln!(
+            o,
+            "| SQEs per io_uring_enter (queue rings) | {} ({} SQEs / {} enters) | - |",
+            ratio(q.sqes, q.enters),
+            q.sqes,
+            q.enters
+        );
+    }
+    let _ = writeln!(
+        o,
+        "| /dev/fuse reads+writes after INIT | {} ({} reads: {} forget/interrupt requests, {} other requests; {} writes) | {} |",
+        d.calls(),
+        d.reads,
+        d.forgetish(),
+        d.other_requests(),
+        d.writes,
+        if inputs.transport == Kind::IoUring {
+            "io_uring: forgets and interrupts only"
+        } else {
+            "-"
+        }
+    );
 }
 
 fn targets_section(o: &mut String, targets: &[Target]) {
@@ -453,8 +517,9 @@ fn uring_section(o: &mut String, ctx: &Context, a: &Analysis) {
     let _ = writeln!(o, "## io_uring\n");
     let _ = writeln!(
         o,
-        "- strace: {} `io_uring_setup` (rings created in the window; rings are per thread and \
-         lazy), {} `io_uring_enter`, {} SQEs submitted (sum of each enter's `to_submit`, its \
+        "- strace, data-path rings only (the ring transport's queue rings are under FUSE \
+         transport below): {} `io_uring_setup` (rings created in the window; rings are per \
+         thread and lazy), {} `io_uring_enter`, {} SQEs submitted (sum of each enter's `to_submit`, its \
          2nd argument), **{:.2} SQEs per enter**; {} enters only waited (`to_submit` 0).",
         u.setups,
         u.enters,
@@ -500,6 +565,156 @@ fn uring_section(o: &mut String, ctx: &Context, a: &Analysis) {
         histogram_row(o, "daemon counters", &c.batches);
     }
     let _ = writeln!(o);
+}
+
+fn transport_section(o: &mut String, ctx: &Context, a: &Analysis, inputs: &Inputs) {
+    let t = &a.transport;
+    let q = &t.queue;
+    let d = &t.dev_fuse;
+    let _ = writeln!(o, "## FUSE transport\n");
+    let queue_threads: Vec<String> = t
+        .queue_threads
+        .iter()
+        .map(|tid| {
+            let name = ctx.threads.get(tid).map_or("?", String::as_str);
+            format!("`{name}` ({tid})")
+        })
+        .collect();
+    let _ = writeln!(
+        o,
+        "- **Transport**: **{}**. The daemon's start-up line: {}; queue threads (`{}*`): {}.",
+        inputs.transport.label(),
+        ctx.transport_line.as_deref().map_or(
+            "not in its log (attached daemon without a log, or an older binary)".to_string(),
+            |l| format!("`{}{l}`", transport::LOG_PREFIX)
+        ),
+        transport::QUEUE_THREAD_PREFIX,
+        if queue_threads.is_empty() {
+            "none".to_string()
+        } else {
+            queue_threads.join(", ")
+        }
+    );
+    if inputs.transport == Kind::IoUring {
+        let fds: Vec<String> = q.fds.iter().map(i64::to_string).collect();
+        let _ = writeln!(
+            o,
+            "- **Queue rings** (`io_uring_enter` by the queue threads on their queue rings, \
+             fds {}): {} enters, {} SQEs submitted (`to_submit`: COMMIT_AND_FETCHes, REGISTERs, \
+             backing READs and WRITEs, retry timers), {} enters only waited; **{} SQEs per \
+             enter**.",
+            if fds.is_empty() {
+                "none seen".to_string()
+            } else {
+                fds.join(", ")
+            },
+            q.enters,
+            q.sqes,
+            q.wait_only,
+            ratio(q.sqes, q.enters)
+        );
+        match ctx.fuse_requests {
+            Some(r) => {
+                let _ = writeln!(
+                    o,
+                    "- **Requests served** (the daemon's counters over the window, every op but \
+                     `forget`; over io_uring these are the ring's requests, strace cannot see \
+                     them): {r}; **{} requests per enter**.",
+                    ratio(r, q.enters)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    o,
+                    "- **Requests served**: unavailable ({}).",
+                    ctx.counters_note
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "- The queue threads also entered their per-thread data rings {} times (a \
+             readdirplus's OPENAT/STATX batches run there); those count under io_uring above, \
+             not here.\n",
+            q.data_ring_enters
+        );
+        if !q.per_thread.is_empty() {
+            let _ = writeln!(o, "| queue thread | enters | SQEs | SQEs/enter |");
+            let _ = writeln!(o, "|---|---|---|---|");
+            for (tid, (enters, sqes)) in &q.per_thread {
+                let name = ctx.threads.get(tid).map_or("?", String::as_str);
+                let _ = writeln!(
+                    o,
+                    "| `{name}` ({tid}) | {enters} | {sqes} | {} |",
+                    ratio(*sqes, *enters)
+                );
+            }
+            let _ = writeln!(o);
+        }
+    } else if let Some(r) = ctx.fuse_requests {
+        let delivered: u64 = d.requests.values().sum::<u64>() + d.undecoded;
+        let _ = writeln!(
+            o,
+            "- **Requests served** (the daemon's counters over the window, every op but \
+             `forget`): {r}. Every request is a `read` of `/dev/fuse` and every reply a \
+             `write`: {delivered} reads delivered a request ({} of them \
+             FORGET/BATCH_FORGET/INTERRUPT, which the counters leave out), {} writes \
+             replied; {} `/dev/fuse` calls per counted request.\n",
+            d.forgetish(),
+            d.replies,
+            ratio(d.calls(), r)
+        );
+    } else {
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(
+        o,
+        "`/dev/fuse` after INIT (the window opens once the mount is live, after INIT; the request header of each read and the reply header of each write are decoded from strace's `-s 64` buffer):\n"
+    );
+    let _ = writeln!(o, "| call | what | calls |");
+    let _ = writeln!(o, "|---|---|---|");
+    for (op, n) in &d.requests {
+        let _ = writeln!(
+            o,
+            "| read | {} request{} | {n} |",
+            transport::op_label(*op),
+            if *n == 1 { "" } else { "s" }
+        );
+    }
+    if d.undecoded > 0 {
+        let _ = writeln!(o, "| read | request, header not shown | {} |", d.undecoded);
+    }
+    let _ = writeln!(
+        o,
+        "| read | no request (failed: EINTR, ENOENT, ENODEV at unmount) | {} |",
+        d.read_errors
+    );
+    let _ = writeln!(o, "| write | replies | {} |", d.replies);
+    let _ = writeln!(
+        o,
+        "| write | notifications (`unique` 0) | {} |",
+        d.notifications
+    );
+    let _ = writeln!(o, "| **all** | | **{}** |\n", d.calls());
+    if inputs.transport == Kind::IoUring {
+        let _ = writeln!(
+            o,
+            "Over io_uring the kernel keeps only FORGET, BATCH_FORGET and INTERRUPT on \
+             `/dev/fuse` (and the daemon's notifications); every other request, and so every \
+             reply but fuser's ENOSYS to an INTERRUPT, belongs on the ring. `--check` fails on \
+             any: here {} ({} other requests, {} replies beyond the INTERRUPTs). The rule \
+             counts where requests went, not how many or how fast, so no timing can fail it.\n",
+            d.stray(),
+            d.other_requests(),
+            d.excess_replies()
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "Over `/dev/fuse` every request and reply goes through it; the io_uring rule is \
+             not applied.\n"
+        );
+    }
 }
 
 fn data_section(o: &mut String, a: &Analysis) {

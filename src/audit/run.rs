@@ -23,6 +23,7 @@ use super::report::{self, Context};
 use super::score::{self, Inputs};
 use super::trace;
 use super::tracer::{self, Tracer};
+use super::transport::{self, Hints};
 use super::workload::{self, Tree, shell_quote};
 use crate::sys;
 
@@ -38,8 +39,9 @@ pub struct Outcome {
 
 /// Signals that end an audit early. They are blocked and taken by a thread, so the audit
 /// stops at the next step and its guards unmount and clean up (a default SIGINT would kill it
-/// and leave the mount behind). Children get an empty signal mask from std's spawn, so a
-/// Ctrl-C still stops the running workload command at once.
+/// and leave the mount behind). Children inherit the blocked mask (strace showed it: it
+/// waited with SIGINT blocked), so a Ctrl-C ends the audit after the running workload command
+/// rather than during it, and strace is stopped with SIGPIPE (tracer.rs).
 const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Set by the signal thread when a [`STOP_SIGNALS`] signal arrived.
@@ -173,7 +175,13 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
                 workload::run(&cmd)?;
                 setup.push(format!("{cmd}   # untraced, before mounting"));
             }
-            let daemon = Daemon::spawn(&bin, &backing, &mnt, &run_dir.join("daemon.log"))?;
+            let daemon = Daemon::spawn(
+                &bin,
+                &backing,
+                &mnt,
+                &run_dir.join("daemon.log"),
+                args.mount_options.as_deref(),
+            )?;
             (daemon, mnt)
         }
     };
@@ -238,6 +246,18 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
         step_commands.push((kind.name().to_string(), cmds));
     }
 
+    // Thread names once more while the daemon still runs: a queue thread started after the
+    // attach (strace follows it with -f) is named here.
+    let mut hints = Hints {
+        threads: tracer
+            .tasks
+            .iter()
+            .chain(tracer::tasks(daemon.pid).iter())
+            .map(|t| (t.tid, t.comm.clone()))
+            .collect(),
+        ring_entries: tracer.ring_entries.clone(),
+        log_line: None,
+    };
     let (window_end, unmounted, end_counters, counters_note) = if daemon.owned() {
         let requested = daemon.unmount()?;
         tracer.wait_exit()?;
@@ -266,6 +286,11 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
         (ended, false, end, note)
     };
     drop(target_guard);
+    hints.log_line = transport::from_log(&daemon.log_text());
+    let fuse_requests = match (&end_counters, &start_counters) {
+        (Some(end), Some(start)) => Some(end.requests_since(start)),
+        _ => None,
+    };
     let counters = match (end_counters, start_counters) {
         (Some(end), Some(start)) => Some(end.since(&start)),
         (end, _) => end,
@@ -285,8 +310,10 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
         backing.as_deref(),
         &phases,
         unmounted.then_some(window_end),
+        &hints,
     );
-    let inputs = inputs(&analysis, counters.as_ref(), unmounted);
+    let mut inputs = inputs(&analysis, counters.as_ref(), unmounted);
+    inputs.transport = analysis.transport.kind(hints.log_line.as_deref());
     let score = score::score(&inputs);
     let targets = score::targets(&inputs, &score);
     let failures = score::check_failures(&targets);
@@ -319,6 +346,9 @@ pub fn run(args: &AuditArgs, argv: &[OsString]) -> Result<Outcome, String> {
         counters,
         counters_note,
         unparsed,
+        transport_line: hints.log_line.clone(),
+        threads: hints.threads.clone(),
+        fuse_requests,
     };
     let report = report::render(&ctx, &analysis, &inputs, &score, &targets);
     Ok(Outcome {
@@ -344,6 +374,9 @@ fn inputs(a: &Analysis, counters: Option<&RingCounters>, unmounted: bool) -> Inp
         teardown_observed: unmounted,
         enters: a.uring.enters,
         ring_off: counters.is_some_and(|c| c.ring_off),
+        transport: a.transport.kind(None),
+        dev_fuse_stray: a.transport.dev_fuse.stray(),
+        dev_fuse_forgetish: a.transport.dev_fuse.forgetish(),
     }
 }
 

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::transport::Kind;
+
 /// The rule, as printed next to the score (docs/AUDIT.md repeats it).
 pub const RULE: &str = "score = 100 \
     - 20 x (syscall classes with a path-based call in the window) \
@@ -36,6 +38,13 @@ pub struct Inputs {
     pub enters: u64,
     /// The daemon runs with `-o uring=off`.
     pub ring_off: bool,
+    /// The FUSE transport that served the workload.
+    pub transport: Kind,
+    /// `/dev/fuse` requests other than FORGET/BATCH_FORGET/INTERRUPT, plus replies other
+    /// than to INTERRUPTs, in the window.
+    pub dev_fuse_stray: u64,
+    /// FORGET/BATCH_FORGET/INTERRUPT requests read from `/dev/fuse` in the window.
+    pub dev_fuse_forgetish: u64,
 }
 
 /// The score and what was taken off.
@@ -187,6 +196,24 @@ pub fn targets(inputs: &Inputs, score: &Score) -> Vec<Target> {
             checked: false,
         },
         Target {
+            status: if inputs.transport == Kind::IoUring {
+                zero(inputs.dev_fuse_stray, true)
+            } else {
+                Status::NotRun
+            },
+            what: "/dev/fuse requests and replies after INIT beyond FORGET/BATCH_FORGET/INTERRUPT (io_uring)",
+            value: if inputs.transport == Kind::IoUring {
+                format!(
+                    "{} ({} forget/interrupt requests stayed on /dev/fuse, as they should)",
+                    inputs.dev_fuse_stray, inputs.dev_fuse_forgetish
+                )
+            } else {
+                format!("transport {}", inputs.transport.label())
+            },
+            goal: "0",
+            checked: true,
+        },
+        Target {
             status: if score.points >= 80 {
                 Status::Pass
             } else {
@@ -231,7 +258,41 @@ mod tests {
         assert!(s.deductions.is_empty());
         let t = targets(&inputs, &s);
         assert!(check_failures(&t).is_empty());
-        assert!(t.iter().all(|t| t.status == Status::Pass));
+        // The transport line is n/a without a ring transport; everything else passes.
+        assert!(
+            t.iter()
+                .all(|t| t.status == Status::Pass || t.what.contains("/dev/fuse"))
+        );
+    }
+
+    #[test]
+    fn dev_fuse_traffic_fails_only_over_io_uring() {
+        let ring = |stray| Inputs {
+            transport: Kind::IoUring,
+            dev_fuse_stray: stray,
+            dev_fuse_forgetish: 12,
+            ..Inputs::default()
+        };
+        let line = |i: &Inputs| {
+            targets(i, &score(i))
+                .into_iter()
+                .find(|t| t.what.contains("/dev/fuse"))
+                .expect("a /dev/fuse target")
+        };
+        assert_eq!(line(&ring(0)).status, Status::Pass);
+        assert!(line(&ring(0)).value.starts_with("0 (12 forget"));
+        assert_eq!(line(&ring(3)).status, Status::Fail);
+        assert_eq!(
+            check_failures(&targets(&ring(3), &score(&ring(3)))).len(),
+            1
+        );
+        let devfuse = Inputs {
+            transport: Kind::DevFuse,
+            dev_fuse_stray: 5000,
+            ..Inputs::default()
+        };
+        assert_eq!(line(&devfuse).status, Status::NotRun);
+        assert_eq!(score(&devfuse).points, 100, "the transport is not scored");
     }
 
     #[test]

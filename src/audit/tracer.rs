@@ -48,6 +48,9 @@ pub struct Tracer {
     /// Each thread's cwd at attach time (tid -> path): a worker that moved its cwd to the
     /// pinned `/proc/self/fd` before the attach (the xattr fallback) resolves fd numbers there.
     pub cwds: HashMap<u32, String>,
+    /// The daemon's io_uring fds at attach time and their SQ entries (`SqMask` + 1 in
+    /// `/proc/PID/fdinfo`): tells the ring transport's queue rings from the data rings.
+    pub ring_entries: HashMap<i64, u32>,
 }
 
 /// Checks that strace can be run and returns its version line; the error says how to install it.
@@ -79,6 +82,7 @@ impl Tracer {
             File::create(err).map_err(|e| format!("cannot create {}: {e}", err.display()))?;
         let fds = fd_table(pid);
         let cwds = cwd_table(pid);
+        let ring_entries = ring_table(pid, &fds);
         let child = Command::new("strace")
             .args(STRACE_ARGS)
             .arg("-p")
@@ -102,6 +106,7 @@ impl Tracer {
             tasks: Vec::new(),
             fds,
             cwds,
+            ring_entries,
         };
         let deadline = Instant::now() + TRACE_TIMEOUT;
         loop {
@@ -149,12 +154,18 @@ impl Tracer {
         self.stop()
     }
 
-    /// Detaches strace (SIGINT) and waits for it to write the rest of the trace.
+    /// Detaches strace and waits for it to write the rest of the trace.
+    ///
+    /// The signal is SIGPIPE, one of the fatal signals on which strace detaches and exits
+    /// (HUP, INT, QUIT, PIPE, TERM): strace inherits this process's blocked SIGINT, SIGTERM
+    /// and SIGHUP (the audit's own stop signals; std's spawn leaves the mask as it is), and
+    /// with `-p` it waits for events with its start-up mask, so those three stay pending
+    /// forever. SIGPIPE is never blocked here and, unlike SIGQUIT, dumps no core.
     pub fn stop(&mut self) -> Result<(), String> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let _ = signal(child.id(), "INT");
+        let _ = signal(child.id(), "PIPE");
         let deadline = Instant::now() + TRACE_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
@@ -226,6 +237,27 @@ fn cwd_table(pid: u32) -> HashMap<u32, String> {
         .collect()
 }
 
+/// io_uring fd -> SQ entries, for the io_uring fds among `fds` (fd -> path) of `pid`.
+fn ring_table(pid: u32, fds: &HashMap<i64, String>) -> HashMap<i64, u32> {
+    fds.iter()
+        .filter(|(_, path)| path.as_str() == "anon_inode:[io_uring]")
+        .filter_map(|(&fd, _)| {
+            let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+            Some((fd, sq_entries_of(&info)?))
+        })
+        .collect()
+}
+
+/// SQ entries from an io_uring fdinfo text (`SqMask:\t0x1f` -> 32).
+fn sq_entries_of(fdinfo: &str) -> Option<u32> {
+    let mask = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("SqMask:"))?
+        .trim();
+    let mask = u32::from_str_radix(mask.trim_start_matches("0x"), 16).ok()?;
+    mask.checked_add(1)
+}
+
 /// fd -> path of every open fd of `pid`.
 fn fd_table(pid: u32) -> HashMap<i64, String> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
@@ -238,4 +270,23 @@ fn fd_table(pid: u32) -> HashMap<i64, String> {
             Some((fd, target.to_string_lossy().into_owned()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sizes_from_fdinfo() {
+        let info = "pos:\t0\nflags:\t02000002\nSqMask:\t0x1f\nSqHead:\t16\nCqMask:\t0x3f\n";
+        assert_eq!(sq_entries_of(info), Some(32));
+        assert_eq!(sq_entries_of("SqMask:\t0xff\n"), Some(256));
+        assert_eq!(sq_entries_of("pos:\t0\n"), None);
+    }
+
+    #[test]
+    fn this_process_has_threads() {
+        let me = tasks(std::process::id());
+        assert!(me.iter().any(|t| t.tid == std::process::id()));
+    }
 }
