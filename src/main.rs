@@ -21,6 +21,8 @@ use uringfs::ring::{BATCH_BUCKET_LABELS, DEFAULT_RING_DEPTH, RingPool};
 use uringfs::stats::OpStats;
 use uringfs::sys;
 use uringfs::transport::uring::dispatch::RingDispatch;
+use uringfs::transport::uring::queue::Queues;
+use uringfs::transport::uring::queue_stats::QueueStats;
 use uringfs::transport::uring::setup::{self, RingPlan, RingSupport};
 
 /// Mount a mirror of BACKING at MOUNTPOINT; the data path runs on io_uring.
@@ -320,6 +322,7 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
     let counters = Counters {
         ops: Arc::clone(&stats),
         ring,
+        transport: queues.as_ref().map(Queues::stats),
     };
     let signal_counters = counters.clone();
     std::thread::Builder::new()
@@ -332,6 +335,7 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
         queues.join();
     }
     info!("unmounted; {}", counters.summary());
+    counters.log_transport();
     let _ = std::io::stderr().flush();
     result.map_err(|e| format!("session ended with an error: {e}"))
 }
@@ -344,7 +348,10 @@ fn handle_signals(
 ) {
     loop {
         match sys::sigwait(signals) {
-            Ok(libc::SIGUSR1) => info!("{}", counters.summary()),
+            Ok(libc::SIGUSR1) => {
+                info!("{}", counters.summary());
+                counters.log_transport();
+            }
             Ok(sig) => {
                 info!("signal {sig}: unmounting {}", mountpoint.display());
                 if let Err(e) = unmounter.unmount() {
@@ -371,9 +378,19 @@ fn handle_signals(
 struct Counters {
     ops: Arc<OpStats>,
     ring: Option<RingPool>,
+    /// The FUSE-over-io_uring queues', when they serve.
+    transport: Option<Arc<QueueStats>>,
 }
 
 impl Counters {
+    /// The io_uring transport's counters, on a line of their own (the `stats:` line's
+    /// shape is what tools parse).
+    fn log_transport(&self) {
+        if let Some(transport) = &self.transport {
+            info!("{}", transport.summary());
+        }
+    }
+
     /// One line: the ring's counters ("ops per enter" included), then the ops'.
     fn summary(&self) -> String {
         let ring = match &self.ring {

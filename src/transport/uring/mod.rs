@@ -6,4 +6,5 @@ pub mod dispatch;
 pub mod encode;
 mod lockwait;
 pub mod queue;
+pub mod queue_stats;
 pub mod setup;

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ use log::{debug, error, info};
 
 use crate::buffer::AlignedBuf;
 use crate::creds::Caller;
+
+use super::queue_stats::QueueStats;
 
 /// `sizeof(struct fuse_uring_req_header)`: `in_out[128]`, `op_in[128]`, `ring_ent_in_out[32]`.
 pub const HEADER_SIZE: usize = 288;
@@ -184,6 +187,7 @@ impl Entry {
 /// The running queues: their threads end when the connection does.
 pub struct Queues {
     threads: Vec<JoinHandle<()>>,
+    stats: Arc<QueueStats>,
 }
 
 impl std::fmt::Debug for Queues {
@@ -244,12 +248,14 @@ impl Prepared {
     pub fn start(self, dev: BorrowedFd<'_>, serve: Arc<dyn Serve>) -> io::Result<Queues> {
         let nr_queues = self.queues.len();
         let mut threads = Vec::with_capacity(nr_queues);
+        let stats = Arc::new(QueueStats::default());
         for (qid, ring, entries) in self.queues {
             let serve = Arc::clone(&serve);
             let dev = dev.try_clone_to_owned()?;
+            let stats = Arc::clone(&stats);
             let thread = thread::Builder::new()
                 .name(format!("fuse-uring-{qid}"))
-                .spawn(move || run_queue(qid, ring, entries, &dev, &*serve))?;
+                .spawn(move || run_queue(qid, ring, entries, &dev, &*serve, &stats))?;
             threads.push(thread);
         }
         info!(
@@ -257,11 +263,16 @@ impl Prepared {
              {}-byte payloads",
             self.depth, self.payload_size
         );
-        Ok(Queues { threads })
+        Ok(Queues { threads, stats })
     }
 }
 
 impl Queues {
+    /// The queues' counters.
+    pub fn stats(&self) -> Arc<QueueStats> {
+        Arc::clone(&self.stats)
+    }
+
     /// Waits for every queue thread (they end with the connection).
     pub fn join(self) {
         for thread in self.threads {
@@ -373,8 +384,9 @@ fn run_queue(
     mut entries: Vec<Entry>,
     dev: &OwnedFd,
     serve: &dyn Serve,
+    stats: &QueueStats,
 ) {
-    if let Err(err) = serve_queue(qid, &mut ring, &mut entries, dev, serve) {
+    if let Err(err) = serve_queue(qid, &mut ring, &mut entries, dev, serve, stats) {
         error!("FUSE io_uring queue {qid} failed: {err}; ending the daemon");
         std::process::exit(1);
     }
@@ -390,6 +402,7 @@ fn serve_queue(
     entries: &mut [Entry],
     dev: &OwnedFd,
     serve: &dyn Serve,
+    stats: &QueueStats,
 ) -> io::Result<()> {
     for (index, entry) in entries.iter().enumerate() {
         push(ring, &register_sqe(dev, qid, index, entry))?;
@@ -398,6 +411,7 @@ fn serve_queue(
     let mut live = entries.len();
     let mut completions = Vec::with_capacity(entries.len());
     while live > 0 {
+        stats.entered(ring.submission().len());
         match ring.submit_and_wait(1) {
             Ok(_) => {}
             Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
@@ -412,6 +426,7 @@ fn serve_queue(
                 continue;
             };
             if user_data & RETRY_TAG != 0 {
+                stats.retries.fetch_add(1, Relaxed);
                 let Some((mut deferred, commit_id, _timer)) = entry.deferred.take() else {
                     error!("FUSE io_uring queue {qid}: retry timer for idle entry {index}");
                     continue;
@@ -425,6 +440,7 @@ fn serve_queue(
                 continue;
             }
             if user_data & IO_TAG != 0 {
+                stats.io.fetch_add(1, Relaxed);
                 io_done(
                     qid,
                     ring,
@@ -439,6 +455,7 @@ fn serve_queue(
             }
             match result {
                 0 => {
+                    stats.requests.fetch_add(1, Relaxed);
                     let commit_id = entry.commit_id();
                     match serve.serve(qid, &mut entry.header.0, entry.payload.as_mut_slice()) {
                         Served::Done => push(ring, &commit_sqe(dev, qid, index, commit_id))?,
