@@ -7,10 +7,8 @@
 use std::collections::hash_map::Entry;
 use std::io;
 use std::os::fd::AsFd;
-use std::time::Duration;
-
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fuser::{FileHandle, ReplyEmpty};
 use log::error;
@@ -29,11 +27,15 @@ const LONGEST_RETRY: Duration = Duration::from_millis(50);
 /// A lock request as the kernel sent it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LockRequest {
+    /// The inode.
     pub(crate) ino: u64,
     /// The open file it came through.
     pub(crate) fh: FileHandle,
+    /// The kernel's lock owner id.
     pub(crate) owner: u64,
+    /// POSIX or flock.
     pub(crate) kind: LockKind,
+    /// What to lock, or unlock.
     pub(crate) range: LockRange,
     /// The locking process, for `F_GETLK` of another owner.
     pub(crate) pid: u32,
