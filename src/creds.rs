@@ -55,7 +55,7 @@ pub struct CredSwitcher {
 }
 
 /// How many callers' status files stay open (they count against the daemon's fd limit).
-const STATUS_FILES: usize = 32;
+pub const STATUS_FILES: usize = 32;
 
 /// `CAP_SYS_ADMIN`: registering a passthrough backing file needs it (and nothing else does).
 pub const CAP_SYS_ADMIN: u64 = 1 << 21;

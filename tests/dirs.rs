@@ -588,7 +588,7 @@ fn more_inodes_than_inode_fds() {
         held.line
     );
     assert!(
-        peak.len() <= BUDGET + ALLOWANCE,
+        peak.len() <= BUDGET + ALLOWANCE + uringfs::creds::STATUS_FILES,
         "the daemon had {} fds open with inode_fds={BUDGET} (allowance {ALLOWANCE}):\n{}",
         peak.len(),
         fd_summary(&peak)
@@ -606,9 +606,10 @@ fn more_inodes_than_inode_fds() {
     assert_eq!(fs::metadata(g.b("d3/f149")).unwrap().nlink(), 2);
     assert_eq!(fs::metadata(g.b("d1/f7")).unwrap().uid(), 1000);
     assert_eq!(fs::metadata(g.b("d2/f9")).unwrap().mode() & 0o777, 0o600);
+    // Plus the status files of the daemon's last callers, a cache of fixed size.
     let fds = g.daemon_fds();
     assert!(
-        fds.len() <= BUDGET + ALLOWANCE,
+        fds.len() <= BUDGET + ALLOWANCE + uringfs::creds::STATUS_FILES,
         "the daemon has {} fds open at the end with inode_fds={BUDGET}:\n{}",
         fds.len(),
         fd_summary(&fds)
