@@ -157,6 +157,24 @@ pub fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Restricts the calling thread to CPU `cpu` (`sched_setaffinity(0, ...)`).
+///
+/// # Errors
+/// `EINVAL` when `cpu` is outside the set the process may use (offline, or excluded by a
+/// cgroup or an affinity mask it started with).
+pub fn pin_thread_to_cpu(cpu: usize) -> io::Result<()> {
+    // SAFETY: `cpu_set_t` is plain old data; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: `cpu` is below CPU_SETSIZE, checked above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: a valid set of the size given, for the calling thread (0).
+    check(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) })
+        .map(drop)
+}
+
 /// Raises `RLIMIT_NOFILE` as far as it goes: to `ceiling` (the kernel's `fs.nr_open`) when
 /// the process may raise its hard limit (root: CAP_SYS_RESOURCE), else to the hard limit.
 /// Every inode the kernel holds pins an fd, so this is how many inodes the mount can serve.

@@ -386,6 +386,12 @@ fn run_queue(
     serve: &dyn Serve,
     stats: &QueueStats,
 ) {
+    // The kernel hands a request to the queue of the CPU its caller runs on and wakes that
+    // queue's thread; on another CPU every request would also migrate the work (measured:
+    // `ls -lR` of a warm 5,000-file tree took 2.7 times as long unpinned).
+    if let Err(err) = crate::sys::pin_thread_to_cpu(usize::from(qid)) {
+        debug!("FUSE io_uring queue {qid} stays unpinned: {err}");
+    }
     if let Err(err) = serve_queue(qid, &mut ring, &mut entries, dev, serve, stats) {
         error!("FUSE io_uring queue {qid} failed: {err}; ending the daemon");
         std::process::exit(1);
