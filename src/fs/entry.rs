@@ -4,7 +4,6 @@ use std::ffi::{CStr, OsStr};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use fuser::RenameFlags;
@@ -132,11 +131,17 @@ impl UringFs {
         Ok(())
     }
 
-    /// What `name` in `dir` is, before an unlink or rename may remove its last link.
-    fn identify_name(&self, dir: BorrowedFd<'_>, name: &CStr) -> Option<InodeKey> {
-        sys::statx(dir, name, libc::AT_SYMLINK_NOFOLLOW, libc::STATX_INO)
-            .ok()
-            .map(|stx| key_of(&stx))
+    /// What `name` in `dir` is, and whether it has one link only, before an unlink or a
+    /// rename over it removes a link.
+    fn identify_name(&self, dir: BorrowedFd<'_>, name: &CStr) -> Option<(InodeKey, bool)> {
+        sys::statx(
+            dir,
+            name,
+            libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_INO | libc::STATX_NLINK,
+        )
+        .ok()
+        .map(|stx| (key_of(&stx), stx.stx_nlink <= 1))
     }
 
     /// After an unlink or a rename over it: the table's `O_PATH` fd of a file whose last
@@ -144,25 +149,20 @@ impl UringFs {
     /// kernel's FORGET arrives, some milliseconds later; natively the space is free at once.
     /// So that fd closes now, unless a file of the inode is open (its getattr still reads
     /// the fd). Later uses of the inode reopen it by handle: ESTALE, as for a deleted file.
-    /// Not for directories: a removed directory may still be a process's working directory,
-    /// whose `stat .` natively succeeds.
-    fn let_go_if_unlinked(&self, victim: Option<InodeKey>) {
-        let Some(inode) = victim.and_then(|key| self.inodes.get_by_key(&key)) else {
+    /// (Should a link have been made meanwhile, the closed fd is one the LRU could have
+    /// closed: it comes back by handle.) Not for directories: a removed directory may still
+    /// be a process's working directory, whose `stat .` natively succeeds.
+    fn let_go_if_unlinked(&self, victim: Option<(InodeKey, bool)>) {
+        let Some((key, true)) = victim else {
+            return;
+        };
+        let Some(inode) = self.inodes.get_by_key(&key) else {
             return;
         };
         if inode.file_type == libc::S_IFDIR || self.files.any(|f| f.nodeid == inode.nodeid) {
             return;
         }
-        // (An fd the LRU closed already cannot be reopened: nothing holds the file then.)
-        let Ok(pinned) = self.inodes.pin(Arc::clone(&inode)) else {
-            return;
-        };
-        let unlinked = sys::statx(pinned.fd(), EMPTY, STATX_EMPTY, libc::STATX_NLINK)
-            .is_ok_and(|stx| stx.stx_nlink == 0);
-        drop(pinned);
-        if unlinked {
-            self.inodes.close_fd(&inode);
-        }
+        self.inodes.close_fd(&inode);
     }
 
     #[allow(clippy::too_many_arguments)]
