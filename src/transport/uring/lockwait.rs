@@ -10,9 +10,19 @@ use crate::fs::locks::{LockRequest, LockStep, LockWait};
 use crate::locks::{LockKind, LockRange};
 use crate::stats::Op;
 
+use super::abi::fuse_file_lock;
 use super::decode::{self, InHeader, Negotiated, Request};
 use super::dispatch::{RingDispatch, Step, commit, malformed};
 use super::queue::{Deferred, HEADER_SIZE};
+
+/// The range of a lock as the wire carries it (the type travels as u32, `fcntl`'s int).
+pub(super) fn lock_range(lock: &fuse_file_lock) -> LockRange {
+    LockRange {
+        kind: lock.r#type as i32,
+        start: lock.start,
+        end: lock.end,
+    }
+}
 
 /// A SETLKW parked on the ring.
 struct ParkedLock {
@@ -58,11 +68,7 @@ impl RingDispatch {
             } else {
                 LockKind::Posix
             },
-            range: LockRange {
-                kind: lock.r#type as i32,
-                start: lock.start,
-                end: lock.end,
-            },
+            range: lock_range(&lock),
             pid: lock.pid,
         };
         match self.core.do_setlk(request, wait, ctx.pid) {

@@ -23,13 +23,14 @@ use crate::error::{errno_code, os};
 use crate::fs::file::Opened;
 use crate::fs::passthrough::BackingFile;
 use crate::fs::{Ctx, Ttl, UringFs};
-use crate::locks::LockRange;
+
 use crate::stats::Op;
 use crate::sys;
 
 use super::abi;
 use super::decode::{self, InHeader, Negotiated, Request};
 use super::encode;
+use super::lockwait::lock_range;
 use super::queue::{AsyncIo, Deferred, HEADER_SIZE, Serve, Served};
 
 mod async_io;
@@ -359,12 +360,7 @@ impl RingDispatch {
                 owner,
                 lock,
             } => {
-                let range = LockRange {
-                    kind: lock.r#type as i32,
-                    start: lock.start,
-                    end: lock.end,
-                };
-                let res = core.do_getlk(ino, fh, owner, range);
+                let res = core.do_getlk(ino, fh, owner, lock_range(&lock));
                 let reply = res.map(|(held, pid)| {
                     Reply::Lock(abi::fuse_file_lock {
                         start: held.start,
