@@ -1,4 +1,5 @@
-//! Mount options whose effect shows only over time or in BACKING: `noatime`, the timeouts.
+//! Mount options whose effect shows only over time, in BACKING or in the requests: `noatime`,
+//! the timeouts, the directory cache of `cache=always`.
 
 mod common;
 
@@ -116,4 +117,74 @@ fn attr_timeout_overrides_the_cache_preset() {
     assert_eq!(fs::metadata(g.m("f")).unwrap().len(), 4);
     fs::write(g.b("f"), b"123456789").unwrap();
     assert_eq!(fs::metadata(g.m("f")).unwrap().len(), 9);
+}
+
+/// The names of `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn listing_requests(c: &Counters) -> u64 {
+    c.requests("readdir") + c.requests("readdirplus")
+}
+
+/// `cache=always` keeps a directory's listing in the kernel across opens: listing it again
+/// reaches the daemon with no READDIR, and every change made through the mount (create,
+/// rename, unlink, mkdir) shows in the next listing, which then matches BACKING's.
+#[test]
+fn cache_always_keeps_listings_until_the_mount_changes_them() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::with_setup(&["cache=always"], |b| {
+        for i in 0..50 {
+            fs::write(b.join(format!("f{i:02}")), b"x").unwrap();
+        }
+    });
+    let first = listing(&g.m(""));
+    assert_eq!(first, listing(&g.b("")));
+    let before = g.counters();
+    assert_eq!(listing(&g.m("")), first);
+    let again = g.counters().since(&before);
+    assert_eq!(
+        listing_requests(&again),
+        0,
+        "a second listing under cache=always read the directory again: {}",
+        again.line
+    );
+    let changes: [(&str, &dyn Fn()); 4] = [
+        ("create", &|| fs::write(g.m("new"), b"y").unwrap()),
+        ("rename", &|| fs::rename(g.m("f00"), g.m("renamed")).unwrap()),
+        ("unlink", &|| fs::remove_file(g.m("f01")).unwrap()),
+        ("mkdir", &|| fs::create_dir(g.m("sub")).unwrap()),
+    ];
+    for (what, change) in changes {
+        change();
+        assert_eq!(
+            listing(&g.m("")),
+            listing(&g.b("")),
+            "the listing after a {what} through the mount"
+        );
+    }
+}
+
+/// Under the default `cache=auto` a directory is read afresh at every open: a name made in
+/// BACKING shows in the very next listing.
+#[test]
+fn cache_auto_lists_backing_changes_at_once() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::new(&[]);
+    fs::write(g.b("a"), b"x").unwrap();
+    assert_eq!(listing(&g.m("")), listing(&g.b("")));
+    fs::write(g.b("b"), b"x").unwrap();
+    assert_eq!(listing(&g.m("")), vec!["a".to_string(), "b".to_string()]);
+    fs::remove_file(g.b("a")).unwrap();
+    assert_eq!(listing(&g.m("")), vec!["b".to_string()]);
 }

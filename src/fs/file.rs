@@ -61,6 +61,20 @@ impl UringFs {
         }
     }
 
+    /// The open flags of a directory. Under `cache=always` (names and attributes cached for
+    /// a day, BACKING changed only through the mount) the kernel keeps a directory's listing
+    /// across opens: the mount's own changes to the directory reset it (the kernel bumps
+    /// the directory's version), so a `find` or `ls -R` run again costs no READDIR. Under
+    /// `auto` a listing is read afresh at every open, so a change made in BACKING shows at
+    /// once; and a cached listing carries no attributes, so one listed again after the 1 s
+    /// TTL would cost a LOOKUP per entry instead of one READDIRPLUS.
+    pub(crate) fn dir_open_flags(&self) -> FopenFlags {
+        match self.opts.cache {
+            CacheMode::Always => FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
+            CacheMode::None | CacheMode::Auto => FopenFlags::empty(),
+        }
+    }
+
     pub(crate) fn do_open(
         &self,
         req: &Ctx,

@@ -385,7 +385,7 @@ impl RingDispatch {
                 core.do_opendir(ctx, ino).map(|fh| {
                     Reply::Open(Opened {
                         fh: FileHandle(fh),
-                        flags: fuser::FopenFlags::empty(),
+                        flags: core.dir_open_flags(),
                         backing: None,
                     })
                 }),
