@@ -159,7 +159,9 @@ fn cache_always_keeps_listings_until_the_mount_changes_them() {
     );
     let changes: [(&str, &dyn Fn()); 4] = [
         ("create", &|| fs::write(g.m("new"), b"y").unwrap()),
-        ("rename", &|| fs::rename(g.m("f00"), g.m("renamed")).unwrap()),
+        ("rename", &|| {
+            fs::rename(g.m("f00"), g.m("renamed")).unwrap()
+        }),
         ("unlink", &|| fs::remove_file(g.m("f01")).unwrap()),
         ("mkdir", &|| fs::create_dir(g.m("sub")).unwrap()),
     ];

@@ -69,7 +69,9 @@ impl UringFs {
 
     /// Runs a creating syscall under the caller's umask, when the kernel left it to us
     /// (POSIX ACLs): the backing fs then applies it, or the parent's default ACL instead, as
-    /// natively. Each worker gets its own umask once (`unshare(CLONE_FS)`).
+    /// natively. Each worker gets its own umask once (`unshare(CLONE_FS)`), and keeps the
+    /// last caller's until another caller's differs: every creating syscall a worker makes
+    /// comes through here, and most callers share one umask, so a create costs no umask(2).
     pub(super) fn with_caller_umask<T>(
         &self,
         umask: u32,
@@ -79,16 +81,23 @@ impl UringFs {
             return create();
         }
         thread_local! {
-            static OWN_UMASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+            /// The worker's own umask, once it has one.
+            static OWN_UMASK: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
         }
-        if !OWN_UMASK.get() {
-            sys::unshare_fs()?;
-            OWN_UMASK.set(true);
+        let umask = umask & 0o777;
+        match OWN_UMASK.get() {
+            Some(current) if current == umask => {}
+            Some(_) => {
+                sys::umask(umask);
+                OWN_UMASK.set(Some(umask));
+            }
+            None => {
+                sys::unshare_fs()?;
+                sys::umask(umask);
+                OWN_UMASK.set(Some(umask));
+            }
         }
-        sys::umask(umask & 0o777);
-        let res = create();
-        sys::umask(0);
-        res
+        create()
     }
 
     pub(crate) fn do_link(

@@ -123,3 +123,30 @@ fn fd_access_modes_and_umask() {
     });
     assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
 }
+
+/// Callers with different umasks, one after the other (each a shell with its own): every
+/// file, directory and fifo gets its own caller's umask, as natively, whichever worker
+/// served the caller before.
+#[test]
+fn each_caller_gets_its_own_umask() {
+    if !require_root_and_fuse() {
+        return;
+    }
+    let g = MountGuard::new(&[]);
+    for (i, umask) in ["077", "000", "027", "077", "022"].iter().enumerate() {
+        both_ok(&g, &format!("creations under umask {umask}"), |r| {
+            let script =
+                format!("umask {umask} && cd \"$1\" && touch f{i} && mkdir d{i} && mkfifo p{i}");
+            let status = std::process::Command::new("sh")
+                .args(["-c", &script, "sh"])
+                .arg(r)
+                .status()?;
+            assert!(status.success(), "sh -c {script:?} in {}", r.display());
+            ["f", "d", "p"]
+                .map(|k| attr(&r.join(format!("{k}{i}"))).map(|a| a.mode))
+                .into_iter()
+                .collect::<io::Result<Vec<_>>>()
+        });
+    }
+    assert_trees_equal(&g.native, &g.backing, TreeOpts::default());
+}
