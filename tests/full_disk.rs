@@ -830,6 +830,49 @@ fn create_right_after_unlink_as_natively() {
     create_right_after_unlink(DEFAULT_TRANSPORT);
 }
 
+/// Natively `df` right after an unlink counts the freed inode. The daemon closes the last fd
+/// of an unlinked file on a thread of its own, off the unlink's path; a STATFS through the
+/// mount waits for those closes, so it counts the inode as well, every time.
+fn statfs_right_after_unlink(opts: &[&str]) {
+    if !require_loop_ext4() {
+        return;
+    }
+    const TRIES: usize = 300;
+    let fd = FullDisk::new(&spec(Some(64)), opts);
+    let (n, m) = pair(&fd, |d| {
+        let mut made = 0;
+        while create(&d.join(format!("e{made}"))).is_ok() {
+            made += 1;
+        }
+        let mut miscounted = Vec::new();
+        for k in 0..TRIES {
+            let victim = d.join(format!("e{}", k % made));
+            fs::remove_file(&victim).expect("unlink");
+            let free = statvfs(d).expect("statvfs").f_ffree;
+            if free != 1 {
+                miscounted.push((k, free));
+            }
+            create(&victim).expect("create into the freed inode");
+        }
+        miscounted
+    });
+    assert!(
+        n.is_empty(),
+        "natively: free inodes right after an unlink {n:?}"
+    );
+    assert!(
+        m.is_empty(),
+        "{opts:?}: through the mount, {} of {TRIES} statfs right after an unlink did not \
+         count the freed inode (try, free inodes): {m:?}",
+        m.len()
+    );
+}
+
+#[test]
+fn statfs_right_after_unlink_as_natively() {
+    statfs_right_after_unlink(DEFAULT_TRANSPORT);
+}
+
 // ---------------------------------------------------------------------------------------------
 // A failed fallocate's partial allocation
 // ---------------------------------------------------------------------------------------------

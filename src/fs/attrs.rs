@@ -94,6 +94,7 @@ impl UringFs {
 
     pub(crate) fn do_statfs(&self, ino: u64) -> io::Result<libc::statvfs> {
         let inode = self.inode(ino)?;
+        self.settle_releases();
         sys::fstatvfs(inode.fd())
     }
 

@@ -62,6 +62,7 @@ impl UringFs {
     ) -> io::Result<Entry> {
         let parent = self.inode(parent)?;
         let name = entry_name(name)?;
+        self.settle_releases();
         let _caller = self.as_caller(req)?;
         self.with_caller_umask(umask, || make(parent.fd(), &name))?;
         self.lookup_at(&parent, &name)
@@ -156,8 +157,10 @@ impl UringFs {
     /// After an unlink or a rename over it: the table's `O_PATH` fd of a file whose last
     /// link is gone is all that keeps it (and its blocks) in the backing fs until the
     /// kernel's FORGET arrives, some milliseconds later; natively the space is free at once.
-    /// So that fd closes now, unless a file of the inode is open (its getattr still reads
-    /// the fd). Later uses of the inode reopen it by handle: ESTALE, as for a deleted file.
+    /// So that fd leaves the table now, unless a file of the inode is open (its getattr still
+    /// reads the fd), and the releaser closes it; requests that allocate or report space
+    /// wait for that first (`settle_releases`). Later uses of the inode reopen it by handle:
+    /// ESTALE, as for a deleted file.
     /// (Should a link have been made meanwhile, the closed fd is one the LRU could have
     /// closed: it comes back by handle.) Not for directories: a removed directory may still
     /// be a process's working directory, whose `stat .` natively succeeds.
@@ -171,7 +174,9 @@ impl UringFs {
         if inode.file_type == libc::S_IFDIR || self.files.any(|f| f.nodeid == inode.nodeid) {
             return;
         }
-        self.inodes.close_fd(&inode);
+        if let Some(fd) = self.inodes.take_fd(&inode) {
+            self.releaser.close_later(fd);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -188,6 +193,7 @@ impl UringFs {
         let newdir = self.inode(newparent)?;
         let oldname = entry_name(name)?;
         let newname = entry_name(newname)?;
+        self.settle_releases();
         let _caller = self.as_caller(req)?;
         let exchange = flags.bits() & libc::RENAME_EXCHANGE != 0;
         let victim = (!exchange)

@@ -116,6 +116,7 @@ impl UringFs {
         let parent_inode = self.inode(parent)?;
         let name = entry_name(name)?;
         let flags = (flags & !libc::O_NOCTTY) | libc::O_CREAT | libc::O_NOFOLLOW;
+        self.settle_releases();
         let caller = self.caller(req);
         let fd = {
             let _caller = self.creds.enter(&caller)?;
@@ -153,6 +154,7 @@ impl UringFs {
     ) -> io::Result<(Entry, Opened)> {
         let parent_inode = self.inode(parent)?;
         let flags = (flags & !(libc::O_CREAT | libc::O_NOCTTY)) | libc::O_TMPFILE;
+        self.settle_releases();
         let caller = self.caller(ctx);
         let fd = {
             let _caller = self.creds.enter(&caller)?;
@@ -187,6 +189,7 @@ impl UringFs {
         flags: WriteFlags,
     ) -> io::Result<u32> {
         let file = self.file(ino, fh)?;
+        self.settle_releases();
         let kill_suidgid = flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
         let written = if flags.contains(WriteFlags::FUSE_WRITE_CACHE) {
             // Writeback of mapped pages: never through O_DIRECT, whatever the opener asked.
@@ -216,6 +219,9 @@ impl UringFs {
         write: Option<(WriteFlags, &[u8])>,
     ) -> io::Result<Option<IoTarget>> {
         let file = self.file(ino, fh)?;
+        if write.is_some() {
+            self.settle_releases();
+        }
         let kill_suidgid =
             write.is_some_and(|(flags, _)| flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID));
         let creds = file.io_creds(
@@ -293,6 +299,7 @@ impl UringFs {
     ) -> io::Result<u32> {
         let src = self.file(ino_in, fh_in)?;
         let dst = self.file(ino_out, fh_out)?;
+        self.settle_releases();
         // The reply carries a u32: copy at most what it can count.
         let len = usize::try_from(len.min(u64::from(u32::MAX) & !0xfff)).unwrap_or(0);
         if flags != 0 {
@@ -395,6 +402,7 @@ impl UringFs {
         mode: i32,
     ) -> io::Result<()> {
         let file = self.file(ino, fh)?;
+        self.settle_releases();
         let _caller = self.io_as(ctx, &file, false)?;
         let res = self.data.fallocate(file.fd.as_fd(), mode, offset, length);
         if res.is_err() && mode & libc::FALLOC_FL_KEEP_SIZE == 0 {

@@ -39,6 +39,7 @@ mod handlers;
 mod init;
 pub(crate) mod locks;
 pub(crate) mod passthrough;
+mod releaser;
 pub(crate) mod xattr;
 
 pub use dir::OpenDir;
@@ -87,6 +88,8 @@ pub struct UringFs {
     notifier: std::sync::OnceLock<fuser::Notifier>,
     /// With `-o export`: the handles of forgotten inodes, which exported file handles name.
     forgotten: Option<export::ForgottenHandles>,
+    /// Closes the last fds of unlinked files off the request's path.
+    releaser: releaser::Releaser,
 }
 
 /// The attributes of a negative lookup reply: nodeid 0 tells the kernel the name does not
@@ -215,6 +218,7 @@ impl UringFs {
             locks: Mutex::default(),
             notifier: std::sync::OnceLock::new(),
             forgotten: opts.export.then(export::ForgottenHandles::default),
+            releaser: releaser::Releaser::new(),
             opts,
             stats,
             data,
@@ -223,6 +227,13 @@ impl UringFs {
             posix_acl: AtomicBool::new(false),
             kernel: crate::probe::syscalls(),
         })
+    }
+
+    /// Waits until the files this mount unlinked are freed in the backing fs: before a
+    /// request that allocates space (or reports it), so that it finds the space an earlier
+    /// unlink freed, as it would natively (see `releaser`).
+    pub(crate) fn settle_releases(&self) {
+        self.releaser.settle();
     }
 
     /// How long the kernel may cache a name's lookup (`entry`) or the attributes (`attr`) of

@@ -22,6 +22,7 @@ impl UringFs {
     ) -> io::Result<()> {
         let inode = self.inode(ino)?;
         let name = sys::cstring(name)?;
+        self.settle_releases();
         let _caller = self.as_caller(req)?;
         let setxattr = if self.kernel.xattrat {
             sys::setxattrat

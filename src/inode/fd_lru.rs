@@ -65,14 +65,15 @@ impl InodeTable {
         }
     }
 
-    /// Closes `inode`'s fd now, if it can be reopened by handle: for an inode whose last
-    /// link is gone, so that the backing fs frees it without waiting for the kernel's FORGET.
-    pub fn close_fd(&self, inode: &Arc<Inode>) {
+    /// Takes `inode`'s fd out of the table, if the inode can be reopened by handle: for an
+    /// inode whose last link is gone, so that closing it frees the file in the backing fs
+    /// without waiting for the kernel's FORGET. Later uses reopen it by handle (ESTALE).
+    pub fn take_fd(&self, inode: &Arc<Inode>) -> Option<Arc<OwnedFd>> {
         if !inode.evictable() {
-            return;
+            return None;
         }
         self.lru.lock().pop(&inode.nodeid);
-        inode.fd.lock().take();
+        inode.fd.lock().take()
     }
 
     /// Opens `handle` (of a file in BACKING's fs) with `flags`.
