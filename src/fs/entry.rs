@@ -174,7 +174,14 @@ impl UringFs {
         if inode.file_type == libc::S_IFDIR || self.files.any(|f| f.nodeid == inode.nodeid) {
             return;
         }
-        if let Some(fd) = self.inodes.take_fd(&inode) {
+        let Some(fd) = self.inodes.take_fd(&inode) else {
+            return;
+        };
+        if self.passthrough.load(Relaxed) {
+            // Passthrough writes reach BACKING without a request that could wait for the
+            // releaser: the space must be free when the unlink returns.
+            drop(fd);
+        } else {
             self.releaser.close_later(fd);
         }
     }

@@ -9,7 +9,10 @@
 //! and, so that space is free whenever anyone through the mount could see it missing,
 //! every request that allocates or reports space first waits for the closes handed over
 //! before it (`settle`). Natively the space is free when unlink returns; through the mount
-//! it is free before any later request of the mount can tell.
+//! it is free before any later request of the mount can tell. (A process writing into
+//! BACKING itself, not through the mount, may find it missing for the microseconds the
+//! close takes; and under `-o passthrough`, whose writes reach BACKING without a request,
+//! unlinks close inline as before.)
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
