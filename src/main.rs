@@ -227,6 +227,10 @@ fn detach() -> std::io::Result<()> {
 }
 
 fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
+    // Blocked before any thread starts (the data path's, the core's, fuser's), so that only
+    // the signal thread receives them: a thread with SIGUSR1 unblocked would die of it.
+    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
+    sys::block_signals(&signals).map_err(|e| format!("cannot block signals: {e}"))?;
     sys::umask(0);
     // Start-up only (before the mount is live): the one setting read by path.
     let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
@@ -272,10 +276,6 @@ fn serve(plan: &Plan, ready: Option<&OwnedFd>) -> Result<(), String> {
         fd_budget,
     )
     .map_err(|e| format!("cannot serve the backing directory: {e}"))?;
-
-    // Blocked before fuser starts its threads, so only the signal thread receives them.
-    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
-    sys::block_signals(&signals).map_err(|e| format!("cannot block signals: {e}"))?;
 
     let config = fuser_config(plan, backing_mount_flags);
     info!("FUSE transport: {}", plan.transport);
